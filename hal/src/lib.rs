@@ -1,0 +1,44 @@
+//! # tomolab-hal: the hardware abstraction layer of a tomosynthesis unit
+//!
+//! This crate is the contract between acquisition code and whatever produces X-ray images: the physics
+//! simulator, the firmware bridge to a real gantry, or an in-memory test double. It holds:
+//!
+//! - [`units`]: checked newtypes (kV, mAs, mA, N, mm, degrees, mGy) for everything that bears on dose or safety;
+//! - [`geometry`] and [`presets`]: per-view poses (source, detector centre, u/v pixel steps) computed from an
+//!   arc gantry's constants, and the five reference scanners;
+//! - [`devices`]: one small trait per device (tube, gantry, detector, paddle, interlocks), each error mapped to a
+//!   shared [`ErrorKind`] so generic code can act on it without knowing the backend;
+//! - [`acquisition`] and [`bundle`]: the exam plan, the acquisition record, and its on-disk form (JSON metadata
+//!   plus NumPy arrays, checksummed) that a physicist can open without our code;
+//! - [`sequencer`]: the exam state machine, generic over the device traits, which enforces the safety rules
+//!   whatever the backend does;
+//! - [`contract`] and [`mock`]: the behaviour every backend must show, as reusable test suites, and an
+//!   in-memory backend with scripted faults that runs them.
+//!
+//! Nothing here knows whether it drives a simulator or hardware.
+
+#![deny(missing_docs)]
+
+pub mod acquisition;
+pub mod bundle;
+pub mod contract;
+pub mod devices;
+pub mod error;
+pub mod geometry;
+pub mod mock;
+pub mod presets;
+pub mod sequencer;
+pub(crate) mod serde_duration;
+pub mod technique;
+pub mod units;
+
+pub use acquisition::{Acquisition, AcquisitionMeta, ExamPlan, ExamStatus, TechniqueMode, ViewRecord};
+pub use devices::{
+    Clock, Compression, CompressionPaddle, Detector, Frame, Gantry, Interlock, InterlockStatus, Interlocks,
+    SystemClock, XrayTube,
+};
+pub use error::{Error, ErrorKind};
+pub use geometry::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, Vec3, ViewPose};
+pub use presets::{PresetName, ScanPreset};
+pub use technique::{ExposureEnd, ExposureRecord, ExposureRequest, Filter, FilterMaterial, FocalSpot, Target, Technique};
+pub use units::{Degrees, Kilovolts, MilliGray, MilliampereSeconds, Milliamperes, Millimetres, Newtons, UnitError};

@@ -1,0 +1,661 @@
+//! An in-memory backend for every device trait, with scripted faults and a full log of what happened.
+//!
+//! All five devices share one state, so the mock can behave as one unit would: the detector integrates the
+//! tube's mAs, the generator's hardware interlock blocks the beam when the chain is open, and losing the link
+//! takes the tube to its safe state. Time is virtual: exposures and motion advance a shared clock.
+//!
+//! Faults are scheduled by device-call index: at the start of the n-th call to any device, the faults
+//! scheduled for n take effect. Interlock faults change the chain at once; the others arm a one-shot
+//! failure that the next matching call consumes.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::devices::{Clock, Compression, CompressionPaddle, Detector, Frame, Gantry, InterlockStatus, Interlocks, XrayTube};
+use crate::error::{Error, ErrorKind};
+use crate::geometry::{DetectorGeometry, DetectorMaterial};
+use crate::sequencer::Devices;
+use crate::technique::{ExposureEnd, ExposureRecord, ExposureRequest, Technique};
+use crate::units::{Degrees, Kilovolts, MilliampereSeconds, Millimetres, Newtons};
+
+/// A fault the mock can inject.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MockFault {
+    /// The next exposure fails with a generator error (no beam).
+    TubeError,
+    /// The next exposure is cut short by a kV drop (tube arc).
+    KvDrop,
+    /// The next exposure runs until the backup timer ends it.
+    BackupOverrun,
+    /// The next frame readout times out (a dropped frame).
+    DetectorTimeout,
+    /// The next gantry motion stalls.
+    GantryStall,
+    /// The next compression command faults.
+    PaddleError,
+    /// The compression force drifts by this many newtons (seen at the next force reading).
+    ForceDrift(f64),
+    /// The emergency stop is pressed.
+    EmergencyStop,
+    /// The room door opens.
+    DoorOpen,
+    /// The operator releases the hold-to-run switch.
+    SwitchRelease,
+    /// The operator releases the switch during the next exposure.
+    SwitchReleaseDuringExposure,
+    /// The control link is lost; the device side makes the tube safe.
+    LinkLoss,
+}
+
+/// A fault and the device-call index at which it takes effect (1 = the first call).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScheduledFault {
+    /// Call index.
+    pub at_call: usize,
+    /// The fault.
+    pub fault: MockFault,
+}
+
+/// Fixed behaviour of the mock unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MockConfig {
+    /// Detector grid.
+    pub detector: DetectorGeometry,
+    /// Dark level, counts.
+    pub dark_counts: f32,
+    /// Open-field signal per mAs, counts.
+    pub counts_per_mas: f32,
+    /// Mechanical limit of the gantry, degrees either side of 0.
+    pub angle_limit_deg: f64,
+    /// The paddle's own powered-compression limit, N.
+    pub paddle_force_limit_n: f64,
+    /// Uncompressed breast thickness, mm.
+    pub uncompressed_thickness_mm: f64,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            detector: DetectorGeometry {
+                cols: 8,
+                rows: 6,
+                pitch_u_mm: 1.0,
+                pitch_v_mm: 1.0,
+                material: DetectorMaterial::ASe,
+                layer_thickness_mm: 0.2,
+            },
+            dark_counts: 50.0,
+            counts_per_mas: 100.0,
+            angle_limit_deg: 60.0,
+            paddle_force_limit_n: 200.0,
+            uncompressed_thickness_mm: 70.0,
+        }
+    }
+}
+
+/// One call to `expose`, with the unit's state when it was made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExposureEvent {
+    /// Call index.
+    pub call: usize,
+    /// Gantry angle when the beam started, degrees.
+    pub angle_deg: f64,
+    /// The request.
+    pub request: ExposureRequest,
+    /// The outcome, if any (None for an `Err`).
+    pub record: Option<ExposureRecord>,
+    /// Detector armed when called.
+    pub detector_armed: bool,
+    /// Gantry positioned for this exposure (a move or await completed since the last exposure).
+    pub positioned: bool,
+    /// The caller had prepared the tube (and not disabled it) when it called.
+    pub prepared: bool,
+    /// `disable` had been called before.
+    pub after_disable: bool,
+    /// The interlocks were read after the gantry reached this exposure's position.
+    pub status_polled_after_positioning: bool,
+    /// The force was read after the gantry reached this exposure's position.
+    pub force_polled_after_positioning: bool,
+    /// The most recent interlock reading (before this call) was all clear.
+    pub last_status_clear: bool,
+    /// The most recent force reading (before this call), N.
+    pub last_force_read_n: f64,
+    /// The true force when the beam would start, N.
+    pub force_n: f64,
+    /// The true interlock chain was clear when the beam would start.
+    pub chain_clear: bool,
+    /// A frame was read out successfully after this exposure.
+    pub frame_read: bool,
+}
+
+/// The shared state and log of a mock unit.
+#[derive(Debug)]
+pub struct MockState {
+    /// Fixed behaviour.
+    pub config: MockConfig,
+    faults: Vec<ScheduledFault>,
+    /// Device calls so far.
+    pub calls: usize,
+    /// Virtual time.
+    pub now: Duration,
+    /// Interlock chain.
+    pub chain: InterlockStatus,
+    technique: Option<Technique>,
+    /// Tube prepared (beam possible).
+    pub prepared: bool,
+    /// The caller has prepared the tube since its last technique change or disable (the device may still
+    /// have made itself safe since, e.g. on link loss).
+    pub prepared_by_caller: bool,
+    /// `disable` has been called.
+    pub disabled_once: bool,
+    /// Gantry angle, degrees.
+    pub angle_deg: f64,
+    sweep: Option<(f64, f64)>,
+    /// Gantry in motion (a sweep running).
+    pub moving: bool,
+    positioned: bool,
+    status_polled: bool,
+    force_polled: bool,
+    /// Detector armed.
+    pub armed: bool,
+    integrated_mas: f64,
+    /// Compression force, N.
+    pub force_n: f64,
+    drift_n: f64,
+    pending: Vec<MockFault>,
+    /// Every force ever commanded, N.
+    pub commanded_forces_n: Vec<f64>,
+    /// Every force reading returned, N.
+    pub force_readings_n: Vec<f64>,
+    /// Every interlock reading returned.
+    pub status_readings: Vec<InterlockStatus>,
+    /// Every exposure call.
+    pub exposures: Vec<ExposureEvent>,
+    /// Frames successfully read (not counting flood).
+    pub frames_read: usize,
+    /// Number of calls that returned `Err`.
+    pub errors_returned: usize,
+    /// Faults that have taken effect, in order.
+    pub faults_fired: Vec<MockFault>,
+}
+
+impl MockState {
+    fn tick(&mut self) {
+        self.calls += 1;
+        let now = self.calls;
+        let due: Vec<MockFault> = self.faults.iter().filter(|f| f.at_call == now).map(|f| f.fault).collect();
+        for fault in due {
+            self.faults_fired.push(fault);
+            match fault {
+                MockFault::EmergencyStop => self.chain.emergency_stop_clear = false,
+                MockFault::DoorOpen => self.chain.door_closed = false,
+                MockFault::SwitchRelease => self.chain.exposure_switch_held = false,
+                MockFault::LinkLoss => {
+                    self.chain.link_alive = false;
+                    self.prepared = false;
+                }
+                MockFault::ForceDrift(n) => self.drift_n += n,
+                other => self.pending.push(other),
+            }
+        }
+    }
+
+    fn take(&mut self, fault: MockFault) -> bool {
+        match self.pending.iter().position(|&f| f == fault) {
+            Some(i) => {
+                self.pending.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn thickness_mm(&self) -> f64 {
+        // Thickness falls with force and levels off.
+        let t0 = self.config.uncompressed_thickness_mm;
+        t0 * (0.6 + 0.4 * (-self.force_n / 60.0).exp())
+    }
+
+    fn compression(&self) -> Result<Compression, MockError> {
+        Ok(Compression {
+            force: Newtons::new(self.force_n.clamp(0.0, Newtons::MAX))?,
+            thickness: Millimetres::new(self.thickness_mm())?,
+        })
+    }
+}
+
+/// Errors of the mock backend.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("mock {kind}: {message}")]
+pub struct MockError {
+    /// Generic kind.
+    pub kind: ErrorKind,
+    /// Detail.
+    pub message: String,
+}
+
+impl Error for MockError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl From<crate::units::UnitError> for MockError {
+    fn from(e: crate::units::UnitError) -> Self {
+        Self { kind: ErrorKind::OutOfRange, message: e.to_string() }
+    }
+}
+
+fn fail<T>(state: &mut MockState, kind: ErrorKind, message: &str) -> Result<T, MockError> {
+    state.errors_returned += 1;
+    Err(MockError { kind, message: message.into() })
+}
+
+/// A mock unit: hands out device handles that share one state.
+#[derive(Debug, Clone)]
+pub struct MockUnit {
+    shared: Rc<RefCell<MockState>>,
+}
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            shared: Rc<RefCell<MockState>>,
+        }
+    };
+}
+handle!(
+    /// Mock tube handle.
+    MockTube
+);
+handle!(
+    /// Mock gantry handle.
+    MockGantry
+);
+handle!(
+    /// Mock detector handle.
+    MockDetector
+);
+handle!(
+    /// Mock paddle handle.
+    MockPaddle
+);
+handle!(
+    /// Mock interlock-chain handle.
+    MockInterlocks
+);
+handle!(
+    /// The mock's virtual clock.
+    MockClock
+);
+
+/// The device set of a mock unit.
+pub type MockDevices = Devices<MockTube, MockGantry, MockDetector, MockPaddle, MockInterlocks>;
+
+impl MockUnit {
+    /// A mock unit with this configuration and fault schedule.
+    pub fn new(config: MockConfig, faults: Vec<ScheduledFault>) -> Self {
+        let state = MockState {
+            config,
+            faults,
+            calls: 0,
+            now: Duration::ZERO,
+            chain: InterlockStatus::ALL_CLEAR,
+            technique: None,
+            prepared: false,
+            prepared_by_caller: false,
+            disabled_once: false,
+            angle_deg: 0.0,
+            sweep: None,
+            moving: false,
+            positioned: false,
+            status_polled: false,
+            force_polled: false,
+            armed: false,
+            integrated_mas: 0.0,
+            force_n: 0.0,
+            drift_n: 0.0,
+            pending: Vec::new(),
+            commanded_forces_n: Vec::new(),
+            force_readings_n: Vec::new(),
+            status_readings: Vec::new(),
+            exposures: Vec::new(),
+            frames_read: 0,
+            errors_returned: 0,
+            faults_fired: Vec::new(),
+        };
+        Self { shared: Rc::new(RefCell::new(state)) }
+    }
+
+    /// Device handles sharing this unit's state.
+    pub fn devices(&self) -> MockDevices {
+        let s = || self.shared.clone();
+        Devices {
+            tube: MockTube { shared: s() },
+            gantry: MockGantry { shared: s() },
+            detector: MockDetector { shared: s() },
+            paddle: MockPaddle { shared: s() },
+            interlocks: MockInterlocks { shared: s() },
+        }
+    }
+
+    /// The unit's virtual clock.
+    pub fn clock(&self) -> MockClock {
+        MockClock { shared: self.shared.clone() }
+    }
+
+    /// Runs `f` on the state (for assertions and for scripting the chain by hand).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut MockState) -> R) -> R {
+        f(&mut self.shared.borrow_mut())
+    }
+}
+
+impl Clock for MockClock {
+    fn now(&self) -> Duration {
+        self.shared.borrow().now
+    }
+}
+
+impl XrayTube for MockTube {
+    type Error = MockError;
+
+    fn set_technique(&mut self, technique: &Technique) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        if !s.chain.link_alive {
+            return fail(s, ErrorKind::Link, "link lost");
+        }
+        if technique.kvp.get() > 49.0 || technique.kvp.get() < 20.0 {
+            return fail(s, ErrorKind::OutOfRange, "kVp outside 20..=49");
+        }
+        s.technique = Some(*technique);
+        s.prepared = false;
+        s.prepared_by_caller = false;
+        Ok(())
+    }
+
+    fn prepare(&mut self) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        if !s.chain.link_alive {
+            return fail(s, ErrorKind::Link, "link lost");
+        }
+        if s.technique.is_none() {
+            return fail(s, ErrorKind::NotReady, "no technique");
+        }
+        s.prepared = true;
+        s.prepared_by_caller = true;
+        Ok(())
+    }
+
+    fn expose(&mut self, request: &ExposureRequest) -> Result<ExposureRecord, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        // What the caller could know: the state before this call's scheduled faults take effect.
+        let mut event = ExposureEvent {
+            call: s.calls + 1,
+            angle_deg: s.angle_deg,
+            request: *request,
+            record: None,
+            detector_armed: s.armed,
+            positioned: s.positioned,
+            status_polled_after_positioning: s.status_polled,
+            force_polled_after_positioning: s.force_polled,
+            prepared: s.prepared_by_caller,
+            after_disable: s.disabled_once,
+            last_status_clear: s.status_readings.last().is_some_and(|r| r.first_open().is_none()),
+            last_force_read_n: s.force_readings_n.last().copied().unwrap_or(f64::NAN),
+            force_n: 0.0,
+            chain_clear: false,
+            frame_read: false,
+        };
+        s.tick();
+        // The physical state when the beam would start.
+        event.force_n = s.force_n;
+        event.chain_clear = s.chain.first_open().is_none();
+        s.positioned = false;
+        s.status_polled = false;
+        s.force_polled = false;
+        let outcome = (|| {
+            if !s.chain.link_alive {
+                return fail(s, ErrorKind::Link, "link lost");
+            }
+            let Some(technique) = s.technique.filter(|_| s.prepared) else {
+                return fail(s, ErrorKind::NotReady, "tube not prepared");
+            };
+            if s.take(MockFault::TubeError) {
+                return fail(s, ErrorKind::DeviceFault, "generator fault, no beam");
+            }
+            let ma = technique.tube_current.get();
+            let planned = Duration::from_secs_f64(request.mas.get() / ma);
+            let (mas, end) = if s.chain.first_open().is_some() {
+                let end = if s.chain.exposure_switch_held { ExposureEnd::Interlock } else { ExposureEnd::OperatorRelease };
+                (0.0, end)
+            } else if s.take(MockFault::KvDrop) {
+                (request.mas.get() * 0.5, ExposureEnd::Fault)
+            } else if s.take(MockFault::BackupOverrun) {
+                (ma * request.backup_time.as_secs_f64(), ExposureEnd::BackupTimer)
+            } else if s.take(MockFault::SwitchReleaseDuringExposure) {
+                s.chain.exposure_switch_held = false;
+                (request.mas.get() * 0.3, ExposureEnd::OperatorRelease)
+            } else {
+                (request.mas.get(), ExposureEnd::Planned)
+            };
+            let duration = Duration::from_secs_f64(mas / ma).min(request.backup_time.max(planned));
+            s.now += duration;
+            if let Some((end_deg, speed)) = s.sweep {
+                let dir = (end_deg - s.angle_deg).signum();
+                let step = (speed * duration.as_secs_f64()).min((end_deg - s.angle_deg).abs());
+                s.angle_deg += dir * step;
+            }
+            if s.armed {
+                s.integrated_mas += mas;
+            }
+            Ok(ExposureRecord { kvp: technique.kvp, mas: MilliampereSeconds::new(mas)?, duration, end })
+        })();
+        event.record = outcome.as_ref().ok().copied();
+        s.exposures.push(event);
+        outcome
+    }
+
+    fn disable(&mut self) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        s.prepared = false;
+        s.prepared_by_caller = false;
+        s.disabled_once = true;
+        Ok(())
+    }
+}
+
+impl Gantry for MockGantry {
+    type Error = MockError;
+
+    fn move_to(&mut self, angle: Degrees) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        if angle.get().abs() > s.config.angle_limit_deg {
+            return fail(s, ErrorKind::OutOfRange, "angle beyond mechanical limit");
+        }
+        if s.take(MockFault::GantryStall) {
+            s.moving = false;
+            return fail(s, ErrorKind::DeviceFault, "motor stall");
+        }
+        s.now += Duration::from_secs_f64((angle.get() - s.angle_deg).abs() / 20.0);
+        s.angle_deg = angle.get();
+        s.sweep = None;
+        s.moving = false;
+        s.positioned = true;
+        s.status_polled = false;
+        s.force_polled = false;
+        Ok(())
+    }
+
+    fn start_sweep(&mut self, end: Degrees, speed_deg_per_s: f64) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        if end.get().abs() > s.config.angle_limit_deg || !(speed_deg_per_s.is_finite() && speed_deg_per_s > 0.0) {
+            return fail(s, ErrorKind::OutOfRange, "sweep end or speed out of range");
+        }
+        s.sweep = Some((end.get(), speed_deg_per_s));
+        s.moving = true;
+        Ok(())
+    }
+
+    fn await_angle(&mut self, angle: Degrees) -> Result<Degrees, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        let Some((end, speed)) = s.sweep else {
+            return fail(s, ErrorKind::NotReady, "no sweep running");
+        };
+        if s.take(MockFault::GantryStall) {
+            s.moving = false;
+            s.sweep = None;
+            return fail(s, ErrorKind::DeviceFault, "motor stall");
+        }
+        let dir = (end - s.angle_deg).signum();
+        let ahead = (angle.get() - s.angle_deg) * dir;
+        let within = (angle.get() - end) * dir <= 1e-9;
+        if ahead < -1e-9 || !within {
+            return fail(s, ErrorKind::Timeout, "sweep will not reach that angle");
+        }
+        s.now += Duration::from_secs_f64(ahead.max(0.0) / speed);
+        s.angle_deg = angle.get();
+        s.positioned = true;
+        s.status_polled = false;
+        s.force_polled = false;
+        Ok(angle)
+    }
+
+    fn position(&mut self) -> Result<Degrees, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        Ok(Degrees::new(s.angle_deg)?)
+    }
+
+    fn stop(&mut self) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        s.sweep = None;
+        s.moving = false;
+        Ok(())
+    }
+}
+
+impl Detector for MockDetector {
+    type Error = MockError;
+
+    fn geometry(&self) -> DetectorGeometry {
+        self.shared.borrow().config.detector
+    }
+
+    fn arm(&mut self) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        s.armed = true;
+        s.integrated_mas = 0.0;
+        Ok(())
+    }
+
+    fn read_frame(&mut self) -> Result<Frame, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        if !s.armed {
+            return fail(s, ErrorKind::NotReady, "detector not armed");
+        }
+        s.armed = false;
+        if s.take(MockFault::DetectorTimeout) {
+            return fail(s, ErrorKind::Timeout, "frame not received");
+        }
+        let d = s.config.detector;
+        let value = s.config.dark_counts + s.config.counts_per_mas * s.integrated_mas as f32;
+        s.frames_read += 1;
+        if let Some(last) = s.exposures.last_mut().filter(|e| !e.frame_read && s.integrated_mas > 0.0) {
+            last.frame_read = true;
+        }
+        Ok(Frame::filled(d.cols, d.rows, value))
+    }
+
+    fn flood_frame(&mut self) -> Result<Frame, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        if s.armed {
+            return fail(s, ErrorKind::NotReady, "detector armed");
+        }
+        let d = s.config.detector;
+        Ok(Frame::filled(d.cols, d.rows, s.config.counts_per_mas))
+    }
+
+    fn disarm(&mut self) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        s.armed = false;
+        Ok(())
+    }
+}
+
+impl CompressionPaddle for MockPaddle {
+    type Error = MockError;
+
+    fn compress(&mut self, target: Newtons) -> Result<Compression, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        s.commanded_forces_n.push(target.get());
+        if target.get() > s.config.paddle_force_limit_n {
+            return fail(s, ErrorKind::OutOfRange, "force above the paddle's powered limit");
+        }
+        if s.take(MockFault::PaddleError) {
+            return fail(s, ErrorKind::DeviceFault, "paddle drive fault");
+        }
+        s.force_n = target.get();
+        s.force_readings_n.push(s.force_n);
+        s.compression()
+    }
+
+    fn state(&mut self) -> Result<Compression, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        if s.force_n > 0.0 {
+            s.force_n = (s.force_n + s.drift_n).max(0.0);
+        }
+        s.drift_n = 0.0;
+        s.force_readings_n.push(s.force_n);
+        s.force_polled = true;
+        s.compression()
+    }
+
+    fn release(&mut self) -> Result<(), MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        s.force_n = 0.0;
+        Ok(())
+    }
+}
+
+impl Interlocks for MockInterlocks {
+    type Error = MockError;
+
+    fn status(&mut self) -> Result<InterlockStatus, MockError> {
+        let s = &mut *self.shared.borrow_mut();
+        s.tick();
+        let chain = s.chain;
+        s.status_readings.push(chain);
+        s.status_polled = true;
+        Ok(chain)
+    }
+}
+
+/// A manual technique the mock accepts: W/Rh 28 kV, 100 mA, `mas` per view.
+pub fn mock_technique(mas: f64) -> Technique {
+    use crate::technique::{Filter, FilterMaterial, FocalSpot, Target};
+    Technique {
+        kvp: Kilovolts(28.0),
+        tube_current: crate::units::Milliamperes(100.0),
+        mas_per_view: MilliampereSeconds(mas.clamp(0.0, MilliampereSeconds::MAX)),
+        target: Target::W,
+        filter: Filter { material: FilterMaterial::Rh, thickness_mm: 0.05 },
+        focal_spot: FocalSpot::Large,
+    }
+}

@@ -1,0 +1,45 @@
+//! `tomolab presets`: the built-in scanner presets.
+
+use tomolab_hal::ScanPreset;
+use tomolab_hal::presets::Motion;
+
+/// Arguments of `tomolab presets`.
+#[derive(Debug, clap::Args)]
+pub struct PresetsArgs {
+    /// Print machine-readable JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints every preset.
+pub fn run(args: &PresetsArgs) -> anyhow::Result<()> {
+    let presets = ScanPreset::all();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&presets)?);
+        return Ok(());
+    }
+    println!(
+        "{:<15} {:>14} {:>5} {:>8} {:>8} {:>16} {:>9}  {}",
+        "preset", "arc (deg)", "views", "SID mm", "axis mm", "detector", "beam", "motion"
+    );
+    for p in &presets {
+        let d = &p.geometry.detector;
+        let motion = match p.motion {
+            Motion::Continuous { exposure_arc_deg } => format!("continuous ({exposure_arc_deg} deg/view)"),
+            Motion::StepAndShoot => "step-and-shoot".into(),
+            Motion::Static => "static".into(),
+        };
+        println!(
+            "{:<15} {:>14} {:>5} {:>8} {:>8} {:>16} {:>9}  {}",
+            p.name.as_str(),
+            format!("{}..{}", p.sampling.start_deg, p.sampling.end_deg),
+            p.sampling.views,
+            p.geometry.source_to_detector_mm,
+            p.geometry.rotation_axis_height_mm,
+            format!("{}x{} @{}um", d.cols, d.rows, d.pitch_u_mm * 1000.0),
+            format!("{:?}/{:?} {}kV", p.beam.target, p.beam.filter.material, p.beam.kvp),
+            motion
+        );
+    }
+    Ok(())
+}
