@@ -20,8 +20,22 @@ enum Command {
     Plan(commands::plan::PlanArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // A closed pipe (`tomolab plan | head`) is a normal way for a reader to stop.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Presets(args) => commands::presets::run(&args),
         Command::Plan(args) => commands::plan::run(&args),

@@ -108,17 +108,26 @@ struct Document {
     arrays: ArrayManifest,
 }
 
-fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>) -> Result<(), BundleError> {
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
+) -> Result<(), BundleError> {
     let tmp = path.with_extension("tmp");
     let file = fs::File::create(&tmp).map_err(io_err(&tmp, "create"))?;
     let mut out = BufWriter::new(file);
     write(&mut out).map_err(io_err(&tmp, "write"))?;
-    let file = out.into_inner().map_err(|e| BundleError::Io { file: tmp.clone(), action: "write", source: e.into_error() })?;
+    let file =
+        out.into_inner().map_err(|e| BundleError::Io { file: tmp.clone(), action: "write", source: e.into_error() })?;
     file.sync_all().map_err(io_err(&tmp, "sync"))?;
     fs::rename(&tmp, path).map_err(io_err(path, "rename into place"))
 }
 
-fn write_array(dir: &Path, name: &str, shape: &[u64], data: impl Iterator<Item = f32>) -> Result<ArrayEntry, BundleError> {
+fn write_array(
+    dir: &Path,
+    name: &str,
+    shape: &[u64],
+    data: impl Iterator<Item = f32>,
+) -> Result<ArrayEntry, BundleError> {
     use npyz::WriterBuilder;
     let path = dir.join(name);
     write_atomically(&path, |out| {
@@ -141,7 +150,11 @@ pub fn save(acquisition: &Acquisition, dir: &Path) -> Result<(), BundleError> {
     let (rows, cols) = (det.rows as u64, det.cols as u64);
     for (i, frame) in acquisition.frames.iter().enumerate() {
         if (frame.rows, frame.cols) != (det.rows, det.cols) || frame.data.len() != det.pixel_count() {
-            return Err(invalid(&dir.join("frames.npy"), format!("frames[{i}]"), "frame size differs from the detector"));
+            return Err(invalid(
+                &dir.join("frames.npy"),
+                format!("frames[{i}]"),
+                "frame size differs from the detector",
+            ));
         }
     }
     if acquisition.frames.len() != acquisition.meta.views.len() {
@@ -154,7 +167,10 @@ pub fn save(acquisition: &Acquisition, dir: &Path) -> Result<(), BundleError> {
         acquisition.frames.iter().flat_map(|f| f.data.iter().copied()),
     )?;
     let single = |name: &str, frame: &Option<Frame>| -> Result<Option<ArrayEntry>, BundleError> {
-        frame.as_ref().map(|f| write_array(dir, name, &[f.rows as u64, f.cols as u64], f.data.iter().copied())).transpose()
+        frame
+            .as_ref()
+            .map(|f| write_array(dir, name, &[f.rows as u64, f.cols as u64], f.data.iter().copied()))
+            .transpose()
     };
     let dark = single("dark.npy", &acquisition.dark)?;
     let flood = single("flood.npy", &acquisition.flood)?;
@@ -181,7 +197,10 @@ fn read_array(dir: &Path, field: &str, entry: &ArrayEntry, expected_shape: &[u64
         return Err(invalid(
             &path,
             format!("arrays.{field}.crc32"),
-            format!("checksum {crc:#010x} does not match the manifest's {:#010x}: file truncated or altered", entry.crc32),
+            format!(
+                "checksum {crc:#010x} does not match the manifest's {:#010x}: file truncated or altered",
+                entry.crc32
+            ),
         ));
     }
     if entry.shape != expected_shape {
@@ -225,13 +244,19 @@ pub fn load(dir: &Path) -> Result<Acquisition, BundleError> {
         return Err(invalid(&meta_path, "format", format!("`{}` is not `{FORMAT_NAME}`", doc.format)));
     }
     if doc.format_version != FORMAT_VERSION {
-        return Err(invalid(&meta_path, "format_version", format!("{} is not supported (expected {FORMAT_VERSION})", doc.format_version)));
+        return Err(invalid(
+            &meta_path,
+            "format_version",
+            format!("{} is not supported (expected {FORMAT_VERSION})", doc.format_version),
+        ));
     }
     let meta = doc.acquisition;
     meta.detector.validate().map_err(|e| invalid(&meta_path, e.field, e.problem))?;
     for (i, view) in meta.views.iter().enumerate() {
         let p = &view.pose;
-        let finite = [p.source_mm, p.detector_centre_mm, p.u_step_mm, p.v_step_mm].iter().all(|v| v.iter().all(|c| c.is_finite()));
+        let finite = [p.source_mm, p.detector_centre_mm, p.u_step_mm, p.v_step_mm]
+            .iter()
+            .all(|v| v.iter().all(|c| c.is_finite()));
         if !finite {
             return Err(invalid(&meta_path, format!("acquisition.views[{i}].pose"), "non-finite coordinate"));
         }

@@ -21,8 +21,7 @@ fn newtons(value: f64) -> Newtons {
 ///
 /// `technique` must be one the backend accepts.
 pub fn tube_suite<T: XrayTube>(mut make: impl FnMut() -> T, technique: &Technique) {
-    let request =
-        ExposureRequest { mas: technique.mas_per_view, backup_time: technique.exposure_time().mul_f64(1.5) };
+    let request = ExposureRequest { mas: technique.mas_per_view, backup_time: technique.exposure_time().mul_f64(1.5) };
 
     let mut tube = make();
     let err = tube.expose(&request).err().map(|e| e.kind());

@@ -40,5 +40,7 @@ pub use devices::{
 pub use error::{Error, ErrorKind};
 pub use geometry::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, Vec3, ViewPose};
 pub use presets::{PresetName, ScanPreset};
-pub use technique::{ExposureEnd, ExposureRecord, ExposureRequest, Filter, FilterMaterial, FocalSpot, Target, Technique};
+pub use technique::{
+    ExposureEnd, ExposureRecord, ExposureRequest, Filter, FilterMaterial, FocalSpot, Target, Technique,
+};
 pub use units::{Degrees, Kilovolts, MilliGray, MilliampereSeconds, Milliamperes, Millimetres, Newtons, UnitError};

@@ -12,7 +12,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::devices::{Clock, Compression, CompressionPaddle, Detector, Frame, Gantry, InterlockStatus, Interlocks, XrayTube};
+use crate::devices::{
+    Clock, Compression, CompressionPaddle, Detector, Frame, Gantry, InterlockStatus, Interlocks, XrayTube,
+};
 use crate::error::{Error, ErrorKind};
 use crate::geometry::{DetectorGeometry, DetectorMaterial};
 use crate::sequencer::Devices;
@@ -431,7 +433,8 @@ impl XrayTube for MockTube {
             let ma = technique.tube_current.get();
             let planned = Duration::from_secs_f64(request.mas.get() / ma);
             let (mas, end) = if s.chain.first_open().is_some() {
-                let end = if s.chain.exposure_switch_held { ExposureEnd::Interlock } else { ExposureEnd::OperatorRelease };
+                let end =
+                    if s.chain.exposure_switch_held { ExposureEnd::Interlock } else { ExposureEnd::OperatorRelease };
                 (0.0, end)
             } else if s.take(MockFault::KvDrop) {
                 (request.mas.get() * 0.5, ExposureEnd::Fault)

@@ -380,7 +380,8 @@ impl Sequencer {
         let estimated_mgd = mgd_per_mas * record.mas.get();
         run.meta.dose.delivered_mgd += estimated_mgd;
         run.meta.exposures.push(ExposureLogEntry { purpose, nominal_angle_deg, record, estimated_mgd });
-        let overran = record.duration > request.backup_time || record.mas.get() > self.worst_case_mas(technique) * (1.0 + 1e-9);
+        let overran =
+            record.duration > request.backup_time || record.mas.get() > self.worst_case_mas(technique) * (1.0 + 1e-9);
         if record.end == ExposureEnd::BackupTimer || overran {
             self.backup_latched = true;
             return Err(Stop::Abort(AbortReason::BackupTimer));
@@ -394,7 +395,12 @@ impl Sequencer {
         }
     }
 
-    fn dose_rate(dose: &dyn DoseModel, technique: &Technique, compression: &Compression, angle: f64) -> Result<f64, Stop> {
+    fn dose_rate(
+        dose: &dyn DoseModel,
+        technique: &Technique,
+        compression: &Compression,
+        angle: f64,
+    ) -> Result<f64, Stop> {
         let rate = dose.mgd_per_mas(technique, compression, angle);
         if rate.is_finite() && rate >= 0.0 {
             Ok(rate)
@@ -444,7 +450,10 @@ impl Sequencer {
                 let rate = Self::dose_rate(dose, &preshot, &compression, 0.0)?;
                 let projected = run.meta.dose.delivered_mgd + rate * self.worst_case_mas(&preshot);
                 if projected > budget {
-                    return Err(Stop::Refused(AbortReason::DoseBudget { projected_mgd: projected, budget_mgd: budget }));
+                    return Err(Stop::Refused(AbortReason::DoseBudget {
+                        projected_mgd: projected,
+                        budget_mgd: budget,
+                    }));
                 }
                 dev.tube.set_technique(&preshot).map_err(device("tube"))?;
                 dev.tube.prepare().map_err(device("tube"))?;
@@ -498,7 +507,11 @@ impl Sequencer {
         let continuous = half_arc > 0.0 && exposure_s > 0.0 && plan.angles.len() > 1;
         let angle = |a: f64| {
             Degrees::new(a).map_err(|e| {
-                Stop::Abort(AbortReason::Device { device: "gantry".into(), kind: ErrorKind::OutOfRange, message: e.to_string() })
+                Stop::Abort(AbortReason::Device {
+                    device: "gantry".into(),
+                    kind: ErrorKind::OutOfRange,
+                    message: e.to_string(),
+                })
             })
         };
         if continuous {
@@ -525,7 +538,8 @@ impl Sequencer {
             }
             let time_since_start = clock.now().saturating_sub(run.t0);
             let record = self.expose(&mut dev.tube, &technique, rates[k], ExposurePurpose::View, nominal, run)?;
-            let angle_end = if continuous { dev.gantry.position().map_err(device("gantry"))?.get() } else { angle_start };
+            let angle_end =
+                if continuous { dev.gantry.position().map_err(device("gantry"))?.get() } else { angle_start };
             let frame = dev.detector.read_frame().map_err(device("detector"))?;
             Self::check_frame(&frame, run, "view frame")?;
             let pose = run.meta.geometry.pose_at(0.5 * (angle_start + angle_end));
@@ -556,4 +570,3 @@ impl DoseModel for FixedDoseRate {
         self.mgd_per_mas
     }
 }
-

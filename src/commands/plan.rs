@@ -1,5 +1,7 @@
 //! `tomolab plan`: the views of a preset with their poses.
 
+use std::io::Write;
+
 use serde::Serialize;
 use tomolab_hal::{PresetName, ScanPreset, ViewPose};
 
@@ -39,25 +41,26 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         .enumerate()
         .map(|(index, angle_deg)| PlannedView { index, angle_deg, pose: preset.geometry.pose_at(angle_deg) })
         .collect();
+    let mut out = std::io::stdout().lock();
     if args.json {
-        let out = PlanOutput {
+        let plan = PlanOutput {
             preset: &preset,
             source_to_detector_mm: preset.geometry.source_to_detector_mm,
             rotation_axis_height_mm: preset.geometry.rotation_axis_height_mm,
             views,
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?;
         return Ok(());
     }
-    println!("{}: {}", preset.name, preset.description);
-    println!("{:>4} {:>9}  {:>28}  {:>24}", "view", "angle deg", "focal spot (x, y, z) mm", "detector centre mm");
+    writeln!(out, "{}: {}", preset.name, preset.description)?;
+    writeln!(out, "{:>4} {:>9}  {:>28}  {:>24}", "view", "angle deg", "focal spot (x, y, z) mm", "detector centre mm")?;
     for v in &views {
-        let s = v.pose.source_mm;
-        let d = v.pose.detector_centre_mm;
-        println!(
+        let (s, d) = (v.pose.source_mm, v.pose.detector_centre_mm);
+        writeln!(
+            out,
             "{:>4} {:>9.3}  ({:>8.2}, {:>6.2}, {:>7.2})  ({:>6.2}, {:>6.2}, {:>6.2})",
             v.index, v.angle_deg, s.x, s.y, s.z, d.x, d.y, d.z
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `tomolab presets`: the built-in scanner presets.
 
+use std::io::Write;
+
 use tomolab_hal::ScanPreset;
 use tomolab_hal::presets::Motion;
 
@@ -14,14 +16,16 @@ pub struct PresetsArgs {
 /// Prints every preset.
 pub fn run(args: &PresetsArgs) -> anyhow::Result<()> {
     let presets = ScanPreset::all();
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&presets)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&presets)?)?;
         return Ok(());
     }
-    println!(
-        "{:<15} {:>14} {:>5} {:>8} {:>8} {:>16} {:>9}  {}",
-        "preset", "arc (deg)", "views", "SID mm", "axis mm", "detector", "beam", "motion"
-    );
+    writeln!(
+        out,
+        "{:<15} {:>12} {:>5} {:>7} {:>8} {:>17} {:>12}  motion",
+        "preset", "arc (deg)", "views", "SID mm", "axis mm", "detector", "beam"
+    )?;
     for p in &presets {
         let d = &p.geometry.detector;
         let motion = match p.motion {
@@ -29,8 +33,9 @@ pub fn run(args: &PresetsArgs) -> anyhow::Result<()> {
             Motion::StepAndShoot => "step-and-shoot".into(),
             Motion::Static => "static".into(),
         };
-        println!(
-            "{:<15} {:>14} {:>5} {:>8} {:>8} {:>16} {:>9}  {}",
+        writeln!(
+            out,
+            "{:<15} {:>12} {:>5} {:>7} {:>8} {:>17} {:>12}  {motion}",
             p.name.as_str(),
             format!("{}..{}", p.sampling.start_deg, p.sampling.end_deg),
             p.sampling.views,
@@ -38,8 +43,7 @@ pub fn run(args: &PresetsArgs) -> anyhow::Result<()> {
             p.geometry.rotation_axis_height_mm,
             format!("{}x{} @{}um", d.cols, d.rows, d.pitch_u_mm * 1000.0),
             format!("{:?}/{:?} {}kV", p.beam.target, p.beam.filter.material, p.beam.kvp),
-            motion
-        );
+        )?;
     }
     Ok(())
 }

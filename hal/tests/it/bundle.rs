@@ -49,7 +49,11 @@ fn round_trip_is_bit_for_bit() {
     let dir2 = tempfile::tempdir().unwrap();
     bundle::save(&back, dir2.path()).unwrap();
     for name in ["acquisition.json", "frames.npy", "dark.npy", "flood.npy"] {
-        assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), std::fs::read(dir2.path().join(name)).unwrap(), "{name}");
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            std::fs::read(dir2.path().join(name)).unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -98,7 +102,10 @@ fn missing_metadata_field_is_named() {
     doc["acquisition"]["views"][3]["exposure"].as_object_mut().unwrap().remove("kvp");
     std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
     let msg = load_err(dir.path());
-    assert!(msg.contains("acquisition.json") && msg.contains("acquisition.views[3].exposure") && msg.contains("kvp"), "{msg}");
+    assert!(
+        msg.contains("acquisition.json") && msg.contains("acquisition.views[3].exposure") && msg.contains("kvp"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The backend contract suites, run against the in-memory mock.
 
+use tomolab_hal::XrayTube;
 use tomolab_hal::contract;
 use tomolab_hal::mock::{MockConfig, MockUnit, mock_technique};
-use tomolab_hal::XrayTube;
 
 fn unit() -> MockUnit {
     MockUnit::new(MockConfig::default(), vec![])

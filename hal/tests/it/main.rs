@@ -1,5 +1,7 @@
 //! Integration tests of the HAL: geometry, storage, contracts and the sequencer's safety rules.
 
+#![allow(clippy::unwrap_used)]
+
 mod bundle;
 mod contract;
 mod geometry;

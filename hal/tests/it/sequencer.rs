@@ -16,7 +16,14 @@ struct TargetSignalAec {
 }
 
 impl Aec for TargetSignalAec {
-    fn choose(&self, pre: &Frame, dark: Option<&Frame>, t: &Technique, _: &Compression, _: usize) -> Result<Technique, String> {
+    fn choose(
+        &self,
+        pre: &Frame,
+        dark: Option<&Frame>,
+        t: &Technique,
+        _: &Compression,
+        _: usize,
+    ) -> Result<Technique, String> {
         let signal = pre.mean() - dark.map_or(0.0, Frame::mean);
         if signal <= 0.0 {
             return Err("pre-shot has no signal".into());
@@ -60,8 +67,13 @@ fn run(case: &Case) -> Outcome {
     } else {
         TechniqueMode::Manual { technique: mock_technique(case.mas) }
     };
-    let plan = ExamPlan::from_preset(&preset, technique, Newtons::new(case.force).unwrap(), MilliGray::new(case.budget).unwrap())
-        .unwrap();
+    let plan = ExamPlan::from_preset(
+        &preset,
+        technique,
+        Newtons::new(case.force).unwrap(),
+        MilliGray::new(case.budget).unwrap(),
+    )
+    .unwrap();
     let aec = TargetSignalAec { target_counts: 100.0 * case.mas };
     let mut seq = Sequencer::new(limits).unwrap();
     let dose = FixedDoseRate { mgd_per_mas: case.rate };
@@ -90,7 +102,11 @@ fn check_invariants(o: &Outcome) -> Result<(), TestCaseError> {
             prop_assert!(e.status_polled_after_positioning, "exposure without a fresh interlock reading: {:?}", e);
             prop_assert!(e.force_polled_after_positioning, "exposure without a fresh force reading: {:?}", e);
             prop_assert!(e.last_status_clear, "exposure after an interlock reading that was not clear: {:?}", e);
-            prop_assert!((fmin..=fmax).contains(&e.last_force_read_n), "exposure after force reading out of window: {:?}", e);
+            prop_assert!(
+                (fmin..=fmax).contains(&e.last_force_read_n),
+                "exposure after force reading out of window: {:?}",
+                e
+            );
             if e.record.is_some_and(|r| r.mas.get() > 0.0) {
                 prop_assert!(e.chain_clear, "beam with the interlock chain open");
                 prop_assert!(e.force_n <= fmax, "beam with force above the maximum");
@@ -123,7 +139,12 @@ fn check_invariants(o: &Outcome) -> Result<(), TestCaseError> {
         prop_assert!(view_angles.windows(2).all(|w| w[1] > w[0]), "a view angle was exposed twice: {:?}", view_angles);
         // Partial data kept: every view whose exposure ended normally and whose frame was read is in the result,
         // with its own frame.
-        let kept = s.exposures.iter().skip(preshots).filter(|e| e.frame_read && e.record.is_some_and(|r| r.end.is_normal())).count();
+        let kept = s
+            .exposures
+            .iter()
+            .skip(preshots)
+            .filter(|e| e.frame_read && e.record.is_some_and(|r| r.end.is_normal()))
+            .count();
         prop_assert_eq!(acq.frames.len(), kept);
         prop_assert_eq!(acq.meta.views.len(), acq.frames.len());
         let cfg = s.config;
@@ -188,7 +209,9 @@ fn generator_error_aborts_safely() {
 fn dropped_frame_aborts_safely() {
     let o = with_fault_at_view(MockFault::DetectorTimeout, 10);
     let (reason, views) = aborted_because(&o);
-    assert!(matches!(reason, AbortReason::Device { ref device, kind: tomolab_hal::ErrorKind::Timeout, .. } if device == "detector"));
+    assert!(
+        matches!(reason, AbortReason::Device { ref device, kind: tomolab_hal::ErrorKind::Timeout, .. } if device == "detector")
+    );
     assert_eq!(views, 10);
 }
 
@@ -197,7 +220,10 @@ fn motor_stall_aborts_safely() {
     // Schedule the stall at the await_angle call just before view 12 (two calls before the exposure's arm).
     let clean = run(&Case::clean(PresetName::WideAngle));
     let call = clean.unit.with_state(|s| s.exposures[12].call) - 4;
-    let o = run(&Case { faults: vec![ScheduledFault { at_call: call, fault: MockFault::GantryStall }], ..Case::clean(PresetName::WideAngle) });
+    let o = run(&Case {
+        faults: vec![ScheduledFault { at_call: call, fault: MockFault::GantryStall }],
+        ..Case::clean(PresetName::WideAngle)
+    });
     check_invariants(&o).unwrap();
     let (reason, views) = aborted_because(&o);
     assert!(matches!(reason, AbortReason::Device { ref device, .. } if device == "gantry"), "{reason:?}");
@@ -225,7 +251,10 @@ fn emergency_stop_aborts_safely() {
     // Pressed earlier: the sequencer sees it before the next exposure.
     let clean = run(&Case::clean(PresetName::WideAngle));
     let call = clean.unit.with_state(|s| s.exposures[9].call) - 3;
-    let o = run(&Case { faults: vec![ScheduledFault { at_call: call, fault: MockFault::EmergencyStop }], ..Case::clean(PresetName::WideAngle) });
+    let o = run(&Case {
+        faults: vec![ScheduledFault { at_call: call, fault: MockFault::EmergencyStop }],
+        ..Case::clean(PresetName::WideAngle)
+    });
     check_invariants(&o).unwrap();
     assert_eq!(aborted_because(&o), (AbortReason::Interlock { interlock: Interlock::EmergencyStop }, 9));
 }
@@ -236,7 +265,10 @@ fn releasing_the_exposure_switch_ends_the_sweep() {
     assert_eq!(aborted_because(&o), (AbortReason::ExposureSwitchReleased, 4));
     let clean = run(&Case::clean(PresetName::WideAngle));
     let call = clean.unit.with_state(|s| s.exposures[15].call) - 3;
-    let o = run(&Case { faults: vec![ScheduledFault { at_call: call, fault: MockFault::SwitchRelease }], ..Case::clean(PresetName::WideAngle) });
+    let o = run(&Case {
+        faults: vec![ScheduledFault { at_call: call, fault: MockFault::SwitchRelease }],
+        ..Case::clean(PresetName::WideAngle)
+    });
     check_invariants(&o).unwrap();
     assert_eq!(aborted_because(&o), (AbortReason::ExposureSwitchReleased, 15));
 }
@@ -246,7 +278,8 @@ fn backup_timer_ends_the_exposure_and_latches() {
     let clean = run(&Case::clean(PresetName::WideAngle));
     let call = clean.unit.with_state(|s| s.exposures[2].call);
     let limits = SafetyLimits::default();
-    let unit = MockUnit::new(MockConfig::default(), vec![ScheduledFault { at_call: call, fault: MockFault::BackupOverrun }]);
+    let unit =
+        MockUnit::new(MockConfig::default(), vec![ScheduledFault { at_call: call, fault: MockFault::BackupOverrun }]);
     let plan = clean.plan.clone();
     let mut seq = Sequencer::new(limits).unwrap();
     let dose = FixedDoseRate { mgd_per_mas: 0.05 };
@@ -274,7 +307,10 @@ fn link_loss_aborts_and_the_device_side_goes_safe() {
 fn door_opening_aborts() {
     let clean = run(&Case::clean(PresetName::StepAndShoot));
     let call = clean.unit.with_state(|s| s.exposures[4].call) - 3;
-    let o = run(&Case { faults: vec![ScheduledFault { at_call: call, fault: MockFault::DoorOpen }], ..Case::clean(PresetName::StepAndShoot) });
+    let o = run(&Case {
+        faults: vec![ScheduledFault { at_call: call, fault: MockFault::DoorOpen }],
+        ..Case::clean(PresetName::StepAndShoot)
+    });
     check_invariants(&o).unwrap();
     assert_eq!(aborted_because(&o), (AbortReason::Interlock { interlock: Interlock::Door }, 4));
 }
@@ -285,7 +321,11 @@ fn plan_over_the_dose_budget_is_refused_before_any_exposure() {
     let o = run(&Case { budget: 1.2, ..Case::clean(PresetName::WideAngle) });
     check_invariants(&o).unwrap();
     let acq = o.result.as_ref().unwrap();
-    assert!(matches!(acq.meta.status, ExamStatus::Refused { reason: AbortReason::DoseBudget { .. } }), "{:?}", acq.meta.status);
+    assert!(
+        matches!(acq.meta.status, ExamStatus::Refused { reason: AbortReason::DoseBudget { .. } }),
+        "{:?}",
+        acq.meta.status
+    );
     assert!(o.unit.with_state(|s| s.exposures.is_empty()));
     // Just inside the budget it runs.
     let o = run(&Case { budget: 1.4, ..Case::clean(PresetName::WideAngle) });
@@ -336,7 +376,12 @@ fn arb_fault() -> impl Strategy<Value = MockFault> {
 
 fn arb_case() -> impl Strategy<Value = Case> {
     (
-        prop::sample::select(vec![PresetName::WideAngle, PresetName::NarrowAngle, PresetName::StepAndShoot, PresetName::Mammography]),
+        prop::sample::select(vec![
+            PresetName::WideAngle,
+            PresetName::NarrowAngle,
+            PresetName::StepAndShoot,
+            PresetName::Mammography,
+        ]),
         0.2..4.0f64,
         any::<bool>(),
         0.005..0.1f64,

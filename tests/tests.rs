@@ -1,0 +1,5 @@
+//! End-to-end tests of the `tomolab` binary and the whole chain. One test binary; modules inside.
+
+#![allow(clippy::unwrap_used)]
+
+mod cli;
