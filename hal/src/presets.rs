@@ -16,6 +16,9 @@ pub enum Motion {
     Continuous {
         /// Angle travelled during one exposure, degrees (source of motion blur).
         exposure_arc_deg: f64,
+        /// Extra travel before the first and after the last exposure, degrees, so every view is taken at
+        /// cruising speed.
+        run_up_deg: f64,
     },
     /// The tube stops at each angle and fires while still.
     StepAndShoot,
@@ -168,7 +171,7 @@ impl ScanPreset {
                 description: "wide-angle DBT: 50 deg arc, 25 views, continuous motion".into(),
                 geometry: wide_angle_geometry(),
                 sampling: ArcSampling { start_deg: -25.0, end_deg: 25.0, views: 25 },
-                motion: Motion::Continuous { exposure_arc_deg: 0.18 },
+                motion: Motion::Continuous { exposure_arc_deg: 0.18, run_up_deg: 1.0 },
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Rh, 0.050), kvp: 28.0 },
                 anti_scatter_grid: false,
                 source: "Sechopoulos, Med Phys 40:014301 (2013) Table I; VICTRE MC-GPU (Badano et al. 2018)".into(),
@@ -186,7 +189,7 @@ impl ScanPreset {
                     detector_motion: DetectorMotion::Stationary,
                 },
                 sampling: ArcSampling { start_deg: -7.5, end_deg: 7.5, views: 15 },
-                motion: Motion::Continuous { exposure_arc_deg: 0.15 },
+                motion: Motion::Continuous { exposure_arc_deg: 0.15, run_up_deg: 1.0 },
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Al, 0.7), kvp: 30.0 },
                 anti_scatter_grid: false,
                 source: "Sechopoulos, Med Phys 40:014301 (2013) Table I".into(),
@@ -234,7 +237,7 @@ impl ScanPreset {
                     detector_motion: DetectorMotion::RotatesWithTube,
                 },
                 sampling: ArcSampling { start_deg: 0.0, end_deg: 360.0, views: 300 },
-                motion: Motion::Continuous { exposure_arc_deg: 0.6 },
+                motion: Motion::Continuous { exposure_arc_deg: 0.6, run_up_deg: 2.0 },
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Al, 1.5), kvp: 49.0 },
                 anti_scatter_grid: false,
                 source: "Boone et al., Radiology 221:657 (2001); views configurable".into(),

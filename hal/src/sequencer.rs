@@ -202,17 +202,20 @@ impl Sequencer {
                 format!("{force} N is below the exposure minimum {}", self.limits.exposure_force_min),
             ));
         }
-        let half_arc = match plan.motion {
-            Motion::Continuous { exposure_arc_deg } if exposure_arc_deg.is_finite() && exposure_arc_deg >= 0.0 => {
-                exposure_arc_deg / 2.0
-            }
-            Motion::Continuous { .. } => {
-                return Err(plan_error("motion.exposure_arc_deg", "must be finite and non-negative"));
+        let reach = match plan.motion {
+            Motion::Continuous { exposure_arc_deg, run_up_deg } => {
+                if !(exposure_arc_deg.is_finite() && exposure_arc_deg >= 0.0) {
+                    return Err(plan_error("motion.exposure_arc_deg", "must be finite and non-negative"));
+                }
+                if !(run_up_deg.is_finite() && run_up_deg >= 0.0) {
+                    return Err(plan_error("motion.run_up_deg", "must be finite and non-negative"));
+                }
+                exposure_arc_deg / 2.0 + run_up_deg
             }
             _ => 0.0,
         };
-        if let Some(a) = plan.angles.iter().find(|a| a.get().abs() + half_arc > Degrees::MAX) {
-            return Err(plan_error("angles", format!("{a} plus half the exposure arc leaves -360..=360 deg")));
+        if let Some(a) = plan.angles.iter().find(|a| a.get().abs() + reach > Degrees::MAX) {
+            return Err(plan_error("angles", format!("{a} plus the exposure arc and run-up leaves -360..=360 deg")));
         }
         let technique = match plan.technique {
             TechniqueMode::Manual { technique } => technique,
@@ -499,9 +502,9 @@ impl Sequencer {
         let first = plan.angles[0].get();
         let last = plan.angles[plan.angles.len() - 1].get();
         let direction = if last >= first { 1.0 } else { -1.0 };
-        let half_arc = match plan.motion {
-            Motion::Continuous { exposure_arc_deg } => exposure_arc_deg / 2.0,
-            _ => 0.0,
+        let (half_arc, run_up) = match plan.motion {
+            Motion::Continuous { exposure_arc_deg, run_up_deg } => (exposure_arc_deg / 2.0, run_up_deg),
+            _ => (0.0, 0.0),
         };
         let exposure_s = technique.exposure_time().as_secs_f64();
         let continuous = half_arc > 0.0 && exposure_s > 0.0 && plan.angles.len() > 1;
@@ -515,9 +518,9 @@ impl Sequencer {
             })
         };
         if continuous {
-            dev.gantry.move_to(angle(first - direction * half_arc)?).map_err(device("gantry"))?;
+            dev.gantry.move_to(angle(first - direction * (half_arc + run_up))?).map_err(device("gantry"))?;
             let speed = 2.0 * half_arc / exposure_s;
-            dev.gantry.start_sweep(angle(last + direction * half_arc)?, speed).map_err(device("gantry"))?;
+            dev.gantry.start_sweep(angle(last + direction * (half_arc + run_up))?, speed).map_err(device("gantry"))?;
         }
 
         for (k, nominal) in plan.angles.iter().enumerate() {

@@ -29,7 +29,7 @@ pub fn run(args: &PresetsArgs) -> anyhow::Result<()> {
     for p in &presets {
         let d = &p.geometry.detector;
         let motion = match p.motion {
-            Motion::Continuous { exposure_arc_deg } => format!("continuous ({exposure_arc_deg} deg/view)"),
+            Motion::Continuous { exposure_arc_deg, .. } => format!("continuous ({exposure_arc_deg} deg/view)"),
             Motion::StepAndShoot => "step-and-shoot".into(),
             Motion::Static => "static".into(),
         };
