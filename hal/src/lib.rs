@@ -10,6 +10,7 @@
 //!   shared [`ErrorKind`] so generic code can act on it without knowing the backend;
 //! - [`acquisition`] and [`bundle`]: the exam plan, the acquisition record, and its on-disk form (JSON metadata
 //!   plus NumPy arrays, checksummed) that a physicist can open without our code;
+//! - [`aec`]: automatic exposure control from a pre-shot, driven by a backend-supplied calibration;
 //! - [`sequencer`]: the exam state machine, generic over the device traits, which enforces the safety rules
 //!   whatever the backend does;
 //! - [`contract`] and [`mock`]: the behaviour every backend must show, as reusable test suites, and an
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod acquisition;
+pub mod aec;
 pub mod bundle;
 pub mod contract;
 pub mod devices;
