@@ -4,8 +4,9 @@
 //!    transmission. Pixels below `breast_transmission_max` are breast.
 //! 2. The breast is cut into square blocks (`block_mm`); the block with the lowest mean signal is the densest
 //!    region.
-//! 3. The median block's effective attenuation, -ln(T)/thickness, placed between the calibrated values for
-//!    adipose and glandular tissue at the compressed thickness, estimates the glandular fraction.
+//! 3. The lower-quartile block (by signal: the breast at full compressed thickness, away from the thinner
+//!    periphery) gives an effective attenuation, -ln(T)/thickness; placed between the calibrated values for
+//!    adipose and glandular tissue at the compressed thickness, it estimates the glandular fraction.
 //! 4. The density rule picks kVp: fatty breasts (estimate below `fatty_glandular_max`) get `fatty_kvp`,
 //!    others `standard_kvp`. For the wide-angle reference unit this is W/Rh at 28 kVp, and 30 kVp for fatty
 //!    breasts, as in the FDA VICTRE DBT simulations of that unit (Badano et al., JAMA Netw Open
@@ -158,9 +159,9 @@ impl PreshotAec {
         if densest <= 0.0 {
             return Err("the densest region received no signal in the pre-shot".into());
         }
-        let median = blocks[blocks.len() / 2];
+        let representative = blocks[blocks.len() / 4];
         let thickness = compression.thickness.get();
-        let mu = -(median / open).clamp(1e-12, 1.0).ln() / thickness;
+        let mu = -(representative / open).clamp(1e-12, 1.0).ln() / thickness;
         let fat: Vec<(f64, f64)> = self.density.iter().map(|d| (d.thickness_mm, d.mu_adipose_per_mm)).collect();
         let gland: Vec<(f64, f64)> = self.density.iter().map(|d| (d.thickness_mm, d.mu_glandular_per_mm)).collect();
         let (mu_a, mu_g) =

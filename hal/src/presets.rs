@@ -236,7 +236,7 @@ impl ScanPreset {
                     detector: detector(1024, 768, 0.388, DetectorMaterial::CsI, 0.6),
                     detector_motion: DetectorMotion::RotatesWithTube,
                 },
-                sampling: ArcSampling { start_deg: 0.0, end_deg: 360.0, views: 300 },
+                sampling: ArcSampling { start_deg: -180.0, end_deg: 180.0, views: 300 },
                 motion: Motion::Continuous { exposure_arc_deg: 0.6, run_up_deg: 2.0 },
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Al, 1.5), kvp: 49.0 },
                 anti_scatter_grid: false,
@@ -272,6 +272,6 @@ mod tests {
         let wide = ScanPreset::builtin(PresetName::WideAngle).sampling.angles_deg();
         assert_eq!((wide[0], wide[24]), (-25.0, 25.0));
         let ct = ScanPreset::builtin(PresetName::BreastCt).sampling.angles_deg();
-        assert!((ct[1] - ct[0] - 1.2).abs() < 1e-12 && *ct.last().unwrap() < 360.0);
+        assert!((ct[1] - ct[0] - 1.2).abs() < 1e-12 && *ct.last().unwrap() < 180.0);
     }
 }
