@@ -14,10 +14,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a simulated DBT exam (default: wide-angle, 50 mm breast with a mass and calcifications, AEC).
+    Exam(commands::exam::ExamArgs),
     /// List the reference scanner presets and their geometry.
     Presets(commands::presets::PresetsArgs),
     /// Show each view's angle and pose for a preset.
     Plan(commands::plan::PlanArgs),
+    /// A filtered tube spectrum: fluence, air kerma, mean energy, HVLs (and the spectrum with --table).
+    Spectrum(commands::spectrum::SpectrumArgs),
+    /// Mass and linear attenuation coefficients of a material at an energy.
+    Attenuation(commands::attenuation::AttenuationArgs),
+    /// Serve a virtual device over the firmware bridge's protocols.
+    Device(commands::device::DeviceArgs),
+    /// Reconstruct an acquisition bundle into slices (FBP, SART, MLEM or FDK).
+    Recon(commands::recon::ReconArgs),
+    /// Image-quality metrics of a reconstructed volume (ASF, MTF, SDNR, RMSE, SSIM).
+    Metrics(commands::metrics::MetricsArgs),
+    /// Generate a breast or QA phantom: label volume, material table, ground truth, previews.
+    Phantom(commands::phantom::PhantomArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,7 +51,14 @@ fn main() -> std::process::ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Exam(args) => commands::exam::run(&args),
         Command::Presets(args) => commands::presets::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Spectrum(args) => commands::spectrum::run(&args),
+        Command::Attenuation(args) => commands::attenuation::run(&args),
+        Command::Device(args) => commands::device::run(&args),
+        Command::Recon(args) => commands::recon::run(&args),
+        Command::Metrics(args) => commands::metrics::run(&args),
+        Command::Phantom(args) => commands::phantom::run(&args),
     }
 }

@@ -38,7 +38,7 @@ const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// Reading or writing a file failed.
-    #[error("{}: cannot {action}: {source}", file.display())]
+    #[error("{}: cannot {action}", file.display())]
     Io {
         /// The file.
         file: PathBuf,

@@ -1,4 +1,11 @@
 //! One module per subcommand: argument struct plus `run`.
 
+pub mod attenuation;
+pub mod device;
+pub mod exam;
+pub mod metrics;
+pub mod phantom;
 pub mod plan;
 pub mod presets;
+pub mod recon;
+pub mod spectrum;

@@ -1,0 +1,180 @@
+//! The host side of the Modbus link: a register bus over tokio-modbus (TCP, or RTU framing over any byte
+//! stream) with a timeout on every call, reconnection after a timeout or link error, and one request in
+//! flight per context.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio_modbus::client::{Context, Reader, Writer};
+use tokio_modbus::{ExceptionCode, Slave};
+use tomolab_hal::ErrorKind;
+
+use crate::error::BridgeError;
+
+/// Register-level access to the gantry/paddle controller.
+pub trait RegisterBus {
+    /// Reads `count` holding registers from `addr`.
+    fn read(&mut self, addr: u16, count: u16) -> Result<Vec<u16>, BridgeError>;
+    /// Writes registers from `addr`.
+    fn write(&mut self, addr: u16, values: &[u16]) -> Result<(), BridgeError>;
+}
+
+impl<B: RegisterBus + ?Sized> RegisterBus for Box<B> {
+    fn read(&mut self, addr: u16, count: u16) -> Result<Vec<u16>, BridgeError> {
+        (**self).read(addr, count)
+    }
+    fn write(&mut self, addr: u16, values: &[u16]) -> Result<(), BridgeError> {
+        (**self).write(addr, values)
+    }
+}
+
+/// The [`ErrorKind`] of a Modbus exception answered by the device.
+pub fn exception_kind(e: ExceptionCode) -> ErrorKind {
+    match e {
+        ExceptionCode::IllegalDataAddress | ExceptionCode::IllegalDataValue => ErrorKind::OutOfRange,
+        ExceptionCode::ServerDeviceBusy | ExceptionCode::Acknowledge => ErrorKind::NotReady,
+        ExceptionCode::ServerDeviceFailure => ErrorKind::DeviceFault,
+        ExceptionCode::IllegalFunction => ErrorKind::Refused,
+        _ => ErrorKind::Other,
+    }
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<Context>>>>;
+
+/// How to (re)open a Modbus context.
+pub enum ModbusTarget {
+    /// Modbus TCP at this address.
+    Tcp(SocketAddr),
+    /// Modbus RTU framing over a TCP byte stream (serial-to-Ethernet gateways, and the virtual device).
+    RtuOverTcp(SocketAddr),
+    /// Any transport: a function that opens a fresh context (e.g. `rtu::attach` over an async serial port).
+    Custom(Box<dyn FnMut() -> ConnectFuture>),
+}
+
+impl std::fmt::Debug for ModbusTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(a) => write!(f, "Tcp({a})"),
+            Self::RtuOverTcp(a) => write!(f, "RtuOverTcp({a})"),
+            Self::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// A blocking Modbus client: every call under a timeout; after a timeout or link error the context is dropped
+/// and the next call reconnects. Calls are sequential, so one request is in flight per context.
+pub struct ModbusClient {
+    runtime: tokio::runtime::Runtime,
+    target: ModbusTarget,
+    unit: u8,
+    timeout: Duration,
+    ctx: Option<Context>,
+    /// Contexts opened (1 + reconnects).
+    pub connects: u64,
+}
+
+impl std::fmt::Debug for ModbusClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModbusClient")
+            .field("target", &self.target)
+            .field("unit", &self.unit)
+            .field("timeout", &self.timeout)
+            .field("connected", &self.ctx.is_some())
+            .field("connects", &self.connects)
+            .finish()
+    }
+}
+
+impl ModbusClient {
+    /// A client for this target and unit id; connects on first use.
+    pub fn new(target: ModbusTarget, unit: u8, timeout: Duration) -> Result<Self, BridgeError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| BridgeError::link(format!("modbus runtime: {e}")))?;
+        Ok(Self { runtime, target, unit, timeout, ctx: None, connects: 0 })
+    }
+
+    fn connect(&mut self) -> Result<(), BridgeError> {
+        let slave = Slave(self.unit);
+        let fut: ConnectFuture = match &mut self.target {
+            ModbusTarget::Tcp(addr) => {
+                let addr = *addr;
+                Box::pin(async move { tokio_modbus::client::tcp::connect_slave(addr, slave).await })
+            }
+            ModbusTarget::RtuOverTcp(addr) => {
+                let addr = *addr;
+                Box::pin(async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await?;
+                    stream.set_nodelay(true)?;
+                    Ok(tokio_modbus::client::rtu::attach_slave(stream, slave))
+                })
+            }
+            ModbusTarget::Custom(open) => open(),
+        };
+        let timeout = self.timeout;
+        let ctx = self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, fut).await })
+            .map_err(|_| BridgeError::timeout("modbus connect timed out"))?
+            .map_err(|e| BridgeError::link(format!("modbus connect: {e}")))?;
+        self.ctx = Some(ctx);
+        self.connects += 1;
+        Ok(())
+    }
+
+    fn settle<T>(
+        &mut self,
+        what: &str,
+        r: Result<tokio_modbus::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, BridgeError> {
+        match r {
+            Err(_) => {
+                self.ctx = None;
+                Err(BridgeError::timeout(format!("modbus {what}: no answer within {:?}", self.timeout)))
+            }
+            Ok(Err(e)) => {
+                self.ctx = None;
+                Err(BridgeError::link(format!("modbus {what}: {e}")))
+            }
+            Ok(Ok(Err(exception))) => {
+                Err(BridgeError::new(exception_kind(exception), format!("modbus {what}: device answered {exception}")))
+            }
+            Ok(Ok(Ok(v))) => Ok(v),
+        }
+    }
+}
+
+impl RegisterBus for ModbusClient {
+    fn read(&mut self, addr: u16, count: u16) -> Result<Vec<u16>, BridgeError> {
+        if self.ctx.is_none() {
+            self.connect()?;
+        }
+        let timeout = self.timeout;
+        let Some(ctx) = self.ctx.as_mut() else { return Err(BridgeError::link("modbus not connected")) };
+        let r = self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, ctx.read_holding_registers(addr, count)).await });
+        let v = self.settle(&format!("read {addr}+{count}"), r)?;
+        if v.len() != usize::from(count) {
+            self.ctx = None;
+            return Err(BridgeError::link(format!("modbus read {addr}+{count}: {} registers answered", v.len())));
+        }
+        Ok(v)
+    }
+
+    fn write(&mut self, addr: u16, values: &[u16]) -> Result<(), BridgeError> {
+        if self.ctx.is_none() {
+            self.connect()?;
+        }
+        let timeout = self.timeout;
+        let Some(ctx) = self.ctx.as_mut() else { return Err(BridgeError::link("modbus not connected")) };
+        let r = self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, ctx.write_multiple_registers(addr, values)).await });
+        self.settle(&format!("write {addr}+{}", values.len()), r)
+    }
+}

@@ -1,0 +1,129 @@
+//! Shared helpers: the reference plan, the direct mock exam, and a bridged exam over the simulated links.
+
+use std::time::Duration;
+
+use tomolab_firmware_bridge::bridge::{
+    BridgeDetector, BridgeGantry, BridgeInterlocks, BridgePaddle, BridgeTube, MotionConfig, share_bus, share_client,
+};
+use tomolab_firmware_bridge::client::{ControlClient, LinkConfig};
+use tomolab_firmware_bridge::device::DeviceConfig;
+use tomolab_firmware_bridge::framesource::StreamFrameSource;
+use tomolab_firmware_bridge::sim::SimUnit;
+use tomolab_hal::mock::{
+    MockConfig, MockDetector, MockGantry, MockInterlocks, MockPaddle, MockTube, MockUnit, mock_technique,
+};
+use tomolab_hal::sequencer::{Devices, FixedDoseRate, SafetyLimits, Sequencer};
+use tomolab_hal::{Acquisition, ExamPlan, MilliGray, Newtons, PresetName, ScanPreset, SystemClock, TechniqueMode};
+
+/// The mock's simulated unit.
+pub type MockSim = SimUnit<MockTube, MockGantry, MockDetector, MockPaddle, MockInterlocks>;
+
+/// The wide-angle reference plan with the mock's technique.
+pub fn wide_angle_plan() -> ExamPlan {
+    let preset = ScanPreset::builtin(PresetName::WideAngle);
+    ExamPlan::from_preset(
+        &preset,
+        TechniqueMode::Manual { technique: mock_technique(1.0) },
+        Newtons::new(100.0).unwrap(),
+        MilliGray::new(3.0).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Dose model of the tests.
+pub const DOSE: FixedDoseRate = FixedDoseRate { mgd_per_mas: 0.05 };
+
+/// Runs an exam on any devices.
+pub fn run_exam<T, G, D, P, I>(devices: &mut Devices<T, G, D, P, I>) -> Acquisition
+where
+    T: tomolab_hal::XrayTube,
+    G: tomolab_hal::Gantry,
+    D: tomolab_hal::Detector,
+    P: tomolab_hal::CompressionPaddle,
+    I: tomolab_hal::Interlocks,
+{
+    let mut seq = Sequencer::new(SafetyLimits::default()).unwrap();
+    seq.run(devices, &wide_angle_plan(), &DOSE, None, &SystemClock::default()).unwrap()
+}
+
+/// The same exam straight on the mock.
+pub fn direct_exam() -> Acquisition {
+    let unit = MockUnit::new(MockConfig::default(), vec![]);
+    run_exam(&mut unit.devices())
+}
+
+/// The acquisition with its timestamps zeroed (start time, per-view times).
+pub fn without_timestamps(mut a: Acquisition) -> Acquisition {
+    a.meta.started_unix_ms = 0;
+    for v in &mut a.meta.views {
+        v.time_since_start = Duration::ZERO;
+    }
+    a
+}
+
+/// Link timing of the simulated tests (virtual time).
+pub fn sim_link() -> LinkConfig {
+    LinkConfig {
+        command_timeout: Duration::from_millis(20),
+        retries: 3,
+        heartbeat_interval: Duration::from_millis(10),
+        frame_timeout: Duration::from_millis(20),
+    }
+}
+
+/// Device timing of the simulated tests (virtual time).
+pub fn sim_device() -> DeviceConfig {
+    DeviceConfig {
+        link_timeout: Duration::from_millis(60),
+        heartbeat_interval: Duration::from_millis(10),
+        ..DeviceConfig::default()
+    }
+}
+
+/// Bridge devices over simulated links, with the serial and frame transports passed through `wrap_serial` and
+/// `wrap_frames`.
+#[allow(clippy::type_complexity)]
+pub fn sim_bridge<S, R>(
+    sim: &MockSim,
+    serial: S,
+    frames: R,
+) -> Result<
+    Devices<
+        BridgeTube<S, tomolab_firmware_bridge::sim::VirtualClock>,
+        BridgeGantry<
+            tomolab_firmware_bridge::sim::SimBus<MockTube, MockGantry, MockDetector, MockPaddle, MockInterlocks>,
+        >,
+        BridgeDetector<
+            S,
+            tomolab_firmware_bridge::sim::VirtualClock,
+            StreamFrameSource<R, tomolab_firmware_bridge::sim::VirtualClock>,
+        >,
+        BridgePaddle<
+            tomolab_firmware_bridge::sim::SimBus<MockTube, MockGantry, MockDetector, MockPaddle, MockInterlocks>,
+        >,
+        BridgeInterlocks<S, tomolab_firmware_bridge::sim::VirtualClock>,
+    >,
+    tomolab_firmware_bridge::BridgeError,
+>
+where
+    S: std::io::Read + std::io::Write,
+    R: std::io::Read,
+{
+    let client = share_client(ControlClient::new(serial, sim.clock(), sim_link()));
+    let bus = share_bus(sim.bus());
+    let motion = MotionConfig { retries: 0, ..MotionConfig::default() };
+    Ok(Devices {
+        tube: BridgeTube::new(client.clone()),
+        gantry: BridgeGantry::new(bus.clone(), motion),
+        detector: BridgeDetector::new(client.clone(), StreamFrameSource::new(frames, sim.clock()))?,
+        paddle: BridgePaddle::new(bus, motion),
+        interlocks: BridgeInterlocks::new(client),
+    })
+}
+
+/// A fresh mock unit and its simulated virtual device.
+pub fn mock_sim(faults: Vec<tomolab_hal::mock::ScheduledFault>) -> (MockUnit, MockSim) {
+    let unit = MockUnit::new(MockConfig::default(), faults);
+    let sim = SimUnit::new(unit.devices(), sim_device(), Duration::from_millis(1));
+    (unit, sim)
+}

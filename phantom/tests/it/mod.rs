@@ -1,0 +1,9 @@
+mod common;
+mod determinism;
+mod errors;
+mod fraction;
+mod io;
+mod props;
+mod qa;
+mod spectrum;
+mod truth;

@@ -1,0 +1,3 @@
+//! Integration tests of tomolab-phantom (one binary; modules in `it/`).
+
+mod it;

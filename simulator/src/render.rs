@@ -1,0 +1,218 @@
+//! The physics behind the simulated detector: projection of the phantom, scatter, detector read-out.
+
+use std::sync::Arc;
+
+use crate::detector::DetectorModel;
+use crate::error::SimError;
+use crate::projector::{MaterialMap, ProjectedImage, Projector, ProjectorConfig, VolumeView, motion_sub_poses};
+use crate::scatter::ScatterModel;
+use crate::spectrum::{FilterLayer, Spectrum};
+use tomolab_hal::technique::{FilterMaterial, Technique};
+use tomolab_hal::{ArcGeometry, DetectorGeometry, Frame};
+use tomolab_phantom::{LabelVolume, MaterialTable};
+
+use crate::device::{BeamOn, FrameRenderer};
+
+/// Fixed choices of the physics renderer.
+#[derive(Debug, Clone)]
+pub struct RenderConfig {
+    /// Layers every beam crosses besides the technique's filter: tube window, compression paddle.
+    pub fixed_layers: Vec<FilterLayer>,
+    /// Projector sampling.
+    pub projector: ProjectorConfig,
+    /// Scatter model.
+    pub scatter: ScatterModel,
+    /// Detector electronics and conversion.
+    pub detector: DetectorModel,
+    /// Sub-poses per exposure to integrate continuous-motion blur (1 = none).
+    pub motion_samples: usize,
+    /// Glandular fraction the scatter model assumes.
+    pub glandular_fraction: f64,
+    /// Compressed thickness the scatter model assumes, mm.
+    pub thickness_mm: f64,
+    /// Seed of the quantum and electronic noise; frame k uses a stream derived from it and k.
+    pub noise_seed: u64,
+}
+
+/// Renders frames of a phantom with the simulator's physics.
+pub struct PhysicsRenderer {
+    arc: ArcGeometry,
+    volume: Arc<LabelVolume>,
+    map: MaterialMap,
+    config: RenderConfig,
+    on_frame: Option<Box<dyn Fn(u64) + Send>>,
+    /// Flood frames already computed, by beam quality (target, filter, filter thickness bits, kVp).
+    floods: std::sync::Mutex<Vec<(FloodKey, Frame)>>,
+}
+
+type FloodKey = (tomolab_hal::Target, FilterMaterial, u64, u32);
+
+impl core::fmt::Debug for PhysicsRenderer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PhysicsRenderer").field("arc", &self.arc).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn filter_name(material: FilterMaterial) -> &'static str {
+    match material {
+        FilterMaterial::Rh => "rhodium",
+        FilterMaterial::Mo => "molybdenum",
+        FilterMaterial::Al => "aluminium",
+        FilterMaterial::Ag => "silver",
+    }
+}
+
+impl PhysicsRenderer {
+    /// A renderer for `volume` seen through `arc` (whose detector is the native, unbinned panel).
+    pub fn new(
+        arc: ArcGeometry,
+        volume: Arc<LabelVolume>,
+        materials: &MaterialTable,
+        config: RenderConfig,
+    ) -> Result<Self, SimError> {
+        let map = MaterialMap::of(materials)?;
+        if config.motion_samples == 0 {
+            return Err(SimError::invalid("motion_samples", "must be at least 1"));
+        }
+        config.scatter.validate()?;
+        Ok(Self { arc, volume, map, config, on_frame: None, floods: std::sync::Mutex::new(Vec::new()) })
+    }
+
+    /// Calls `callback` with the frame index after each frame is rendered.
+    pub fn set_on_frame(&mut self, callback: Box<dyn Fn(u64) + Send>) {
+        self.on_frame = Some(callback);
+    }
+
+    /// Energy absorbed in a single probe pixel of `arc` (a 1x1 detector) behind `volume`, per mAs, at 0 deg.
+    pub fn probe_energy(
+        &self,
+        arc: &ArcGeometry,
+        volume: &LabelVolume,
+        table: &MaterialTable,
+        technique: &Technique,
+    ) -> Result<f64, SimError> {
+        let spectrum = self.spectrum(technique, technique.kvp.get())?;
+        let projector = Projector::new(
+            VolumeView::of(volume),
+            MaterialMap::of(table)?,
+            &spectrum,
+            &arc.detector,
+            self.config.projector,
+        )?;
+        let image = projector.project(&[arc.pose_at(0.0)], 1.0)?;
+        Ok(image.energy_kev[0])
+    }
+
+    fn spectrum(&self, technique: &Technique, kvp: f64) -> Result<Spectrum, SimError> {
+        let mut layers = self.config.fixed_layers.clone();
+        layers.push(FilterLayer::new(filter_name(technique.filter.material), technique.filter.thickness_mm)?);
+        Spectrum::new(technique.target, kvp.round(), &layers, 1000.0)
+    }
+
+    fn zero_image(&self) -> ProjectedImage {
+        let d = &self.arc.detector;
+        let n = d.pixel_count();
+        ProjectedImage {
+            cols: d.cols,
+            rows: d.rows,
+            pitch_u_mm: d.pitch_u_mm,
+            pitch_v_mm: d.pitch_v_mm,
+            energy_kev: vec![0.0; n],
+            energy_sq_kev2: vec![0.0; n],
+            tissue_path_mm: vec![0.0; n],
+            stats: Default::default(),
+        }
+    }
+
+    /// The expected primary + scatter image of one beam.
+    pub fn beam_image(&self, beam: &BeamOn) -> Result<ProjectedImage, SimError> {
+        let spectrum = self.spectrum(&beam.technique, beam.kvp)?;
+        let projector = Projector::new(
+            VolumeView::of(&self.volume),
+            self.map.clone(),
+            &spectrum,
+            &self.arc.detector,
+            self.config.projector,
+        )?;
+        let centre = 0.5 * (beam.angle_start_deg + beam.angle_end_deg);
+        let sweep = (beam.angle_end_deg - beam.angle_start_deg).abs();
+        let samples = if sweep > 0.0 { self.config.motion_samples } else { 1 };
+        let poses = motion_sub_poses(&self.arc, centre, sweep, samples)?;
+        let mut image = projector.project(&poses, beam.mas)?;
+        if self.config.scatter.enabled {
+            self.config.scatter.apply(&mut image, self.config.thickness_mm, self.config.glandular_fraction)?;
+        }
+        Ok(image)
+    }
+
+    fn try_render(&self, beams: &[BeamOn], frame_index: u64) -> Result<Frame, SimError> {
+        let mut total = self.zero_image();
+        for beam in beams {
+            let image = self.beam_image(beam)?;
+            for (t, v) in total.energy_kev.iter_mut().zip(&image.energy_kev) {
+                *t += v;
+            }
+            for (t, v) in total.energy_sq_kev2.iter_mut().zip(&image.energy_sq_kev2) {
+                *t += v;
+            }
+            total.tissue_path_mm = image.tissue_path_mm;
+        }
+        let seed = self.config.noise_seed ^ frame_index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.config.detector.read_out(&total, seed)
+    }
+
+    fn try_flood(&self, technique: &Technique) -> Result<Frame, SimError> {
+        let key: FloodKey = (
+            technique.target,
+            technique.filter.material,
+            technique.filter.thickness_mm.to_bits(),
+            technique.kvp.get().round() as u32,
+        );
+        let cached = self.floods.lock().ok().and_then(|c| c.iter().find(|(k, _)| *k == key).map(|(_, f)| f.clone()));
+        if let Some(flood) = cached {
+            return Ok(flood);
+        }
+        let flood = self.compute_flood(technique)?;
+        if let Ok(mut cache) = self.floods.lock() {
+            cache.push((key, flood.clone()));
+        }
+        Ok(flood)
+    }
+
+    fn compute_flood(&self, technique: &Technique) -> Result<Frame, SimError> {
+        let spectrum = self.spectrum(technique, technique.kvp.get())?;
+        let empty = LabelVolume::air(self.volume.grid()).map_err(|e| SimError::invalid("volume", e.to_string()))?;
+        let projector = Projector::new(
+            VolumeView::of(&empty),
+            self.map.clone(),
+            &spectrum,
+            &self.arc.detector,
+            self.config.projector,
+        )?;
+        let image = projector.project(&[self.arc.pose_at(0.0)], 1.0)?;
+        let mut flood = self.config.detector.expected(&image)?;
+        let offset = self.config.detector.offset_adu as f32;
+        for v in &mut flood.data {
+            *v -= offset;
+        }
+        Ok(flood)
+    }
+}
+
+impl FrameRenderer for PhysicsRenderer {
+    fn geometry(&self) -> DetectorGeometry {
+        self.arc.detector.binned(self.config.detector.binning).unwrap_or(self.arc.detector)
+    }
+
+    fn render(&self, beams: &[BeamOn], frame_index: u64) -> Result<Frame, String> {
+        let frame = self.try_render(beams, frame_index).map_err(|e| e.to_string());
+        if let Some(cb) = &self.on_frame {
+            cb(frame_index);
+        }
+        frame
+    }
+
+    fn flood_per_mas(&self, technique: &Technique) -> Result<Frame, String> {
+        self.try_flood(technique).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,10 @@
+//! Physics checks of the simulator against independent oracles (published HVLs, NIST coefficients,
+//! analytic path lengths, numerical integration, noise and MTF models), and the simulated unit through the HAL.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap fixed, known-good inputs
+
+mod attenuation;
+mod detector;
+mod device;
+mod projector;
+mod spectrum;
