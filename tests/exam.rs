@@ -173,8 +173,12 @@ fn exam_through_the_firmware_bridge_matches_the_direct_simulator_exam() {
     use tomolab_firmware_bridge::bridge::{Endpoints, MotionConfig, connect};
     use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, serve};
 
-    let config = small(true, true);
+    // The full wide-angle sweep (25 views), on the small phantom and a coarse detector to stay quick.
+    let mut config = small(true, true);
+    config.geometry.views = None;
+    config.geometry.detector_pitch_mm = Some(0.6);
     let direct = run_exam(&config, None).unwrap().acquisition;
+    assert_eq!(direct.frames.len(), 25);
 
     // The simulated unit of the same config and seed, served over a pty and loopback TCP.
     let served = prepare_exam(&config, None).unwrap().unit;
