@@ -70,6 +70,16 @@ pub struct IterationReport {
     pub relative_residual: f32,
 }
 
+impl IterationReport {
+    /// Books one pass whose squared update norm was `change`; returns whether the tolerance stops the run.
+    fn record_pass(&mut self, change: f64, x: &[f32], tolerance: Option<f32>) -> bool {
+        self.iterations += 1;
+        let rel = (change.sqrt() / norm(x).max(f64::MIN_POSITIVE)) as f32;
+        self.relative_updates.push(rel);
+        tolerance.is_some_and(|t| rel < t)
+    }
+}
+
 /// Views of subset `s` of `n`: interleaved (0, n_sub, 2 n_sub, ...), which spreads each subset over the arc.
 fn subset_views(views: usize, subsets: usize, s: usize) -> Vec<usize> {
     (s..views).step_by(subsets).collect()
@@ -164,10 +174,7 @@ pub fn sart(
                 }
             }
         }
-        report.iterations += 1;
-        let rel = (change.sqrt() / norm(&x).max(f64::MIN_POSITIVE)) as f32;
-        report.relative_updates.push(rel);
-        if options.tolerance.is_some_and(|t| rel < t) {
+        if report.record_pass(change, &x, options.tolerance) {
             break;
         }
     }
@@ -214,10 +221,7 @@ pub fn mlem(
             change += f64::from(new - *xv).powi(2);
             *xv = new;
         }
-        report.iterations += 1;
-        let rel = (change.sqrt() / norm(&x).max(f64::MIN_POSITIVE)) as f32;
-        report.relative_updates.push(rel);
-        if options.tolerance.is_some_and(|t| rel < t) {
+        if report.record_pass(change, &x, options.tolerance) {
             break;
         }
     }
