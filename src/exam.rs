@@ -20,7 +20,9 @@ use tomolab_phantom::{
 use tomolab_simulator::{DetectorModel, FilterLayer, ProjectorConfig, ScatterModel};
 
 use tomolab_simulator::device::{FaultPlan, FrameRenderer, GantryDynamics, SimConfig, SimUnit};
-use tomolab_simulator::dose::PrimarySlabDose;
+use tomolab_simulator::dose::{BudgetDose, Formalism, PhantomDoseConfig};
+
+use crate::dose_report::{DoseInputs, DoseReport};
 use tomolab_simulator::render::{PhysicsRenderer, RenderConfig};
 
 /// How finely the exam is simulated.
@@ -127,6 +129,8 @@ pub struct ExamConfig {
     pub safety: SafetyConfig,
     /// Injected faults.
     pub faults: FaultPlan,
+    /// Monte Carlo of the dose report.
+    pub dose: PhantomDoseConfig,
 }
 
 impl ExamConfig {
@@ -156,6 +160,7 @@ impl ExamConfig {
             physics: PhysicsConfig { scatter: true, noise: true, window_be_mm: 1.0, paddle_pmma_mm: 2.5 },
             safety: SafetyConfig { compression_force_n: 100.0, dose_budget_mgd: 3.0 },
             faults: FaultPlan::default(),
+            dose: PhantomDoseConfig::default(),
         }
     }
 
@@ -225,8 +230,12 @@ pub struct ExamSummary {
     pub thickness_mm: Option<f64>,
     /// Duration of the exam on the unit's clock (what a real sweep would take), s.
     pub exam_time_s: f64,
-    /// Estimated mean glandular dose, mGy (primary-only slab estimate; see the dose module).
+    /// Mean glandular dose the sequencer booked (conversion-factor formalism), mGy.
     pub estimated_mgd: f64,
+    /// Mean glandular dose from the Monte Carlo on the phantom, mGy (absent when no report was made).
+    pub mgd_mgy: Option<f64>,
+    /// Its standard error, mGy.
+    pub mgd_std_error_mgy: Option<f64>,
     /// Detector grid of the frames.
     pub detector: DetectorGeometry,
 }
@@ -240,6 +249,8 @@ pub struct ExamOutcome {
     pub truth: GroundTruth,
     /// Summary.
     pub summary: ExamSummary,
+    /// Per-view dose report (Monte Carlo on the phantom and the formalism).
+    pub dose: Option<DoseReport>,
 }
 
 fn preset_with_overrides(config: &ExamConfig) -> anyhow::Result<ScanPreset> {
@@ -420,6 +431,21 @@ fn build_aec(
     })
 }
 
+/// Glandular weight fraction of a breast with glandular volume fraction `f` (Hammerstein densities).
+pub fn glandular_weight_fraction(f: f64) -> f64 {
+    let (g, a) = (1.04 * f, 0.93 * (1.0 - f));
+    g / (g + a)
+}
+
+/// The exam's dose models: the sequencer's budget estimate and the phantom Monte Carlo of the report.
+#[derive(Debug)]
+pub struct ExamDose {
+    /// Formalism (with the model-breast Monte Carlo where its tables stop) for the budget check.
+    pub budget: BudgetDose,
+    /// The phantom and unit for the Monte Carlo report.
+    pub inputs: DoseInputs,
+}
+
 /// A simulated exam ready to run: the unit, the plan, the AEC and the dose model.
 pub struct PreparedExam {
     /// The simulated unit (its devices can also be served over the firmware bridge).
@@ -428,8 +454,8 @@ pub struct PreparedExam {
     pub plan: ExamPlan,
     /// The AEC, if the technique is automatic.
     pub aec: Option<PreshotAec>,
-    /// The dose model of the budget check and the report.
-    pub dose: PrimarySlabDose,
+    /// The dose model of the budget check and what the dose report needs.
+    pub dose: ExamDose,
     /// The phantom's ground truth.
     pub truth: GroundTruth,
     /// The detector grid of the frames.
@@ -451,11 +477,20 @@ pub fn prepare_exam(config: &ExamConfig, on_frame: Option<Box<dyn Fn(u64) + Send
     let generated = phantom.generate().context("generating the phantom")?;
     let volume = Arc::new(generated.volume);
     let rc = render_config(config, &preset)?;
-    let dose = PrimarySlabDose {
+    let formalism = Formalism {
         arc: preset.geometry,
-        support_height_mm: params.support_height_mm,
         fixed_layers: rc.fixed_layers.clone(),
-        glandular_fraction: params.glandular_fraction,
+        support_height_mm: params.support_height_mm,
+    };
+    let dose = ExamDose {
+        budget: BudgetDose::new(formalism, glandular_weight_fraction(params.glandular_fraction)),
+        inputs: DoseInputs {
+            volume: Arc::clone(&volume),
+            materials: phantom.materials().clone(),
+            arc: preset.geometry,
+            fixed_layers: rc.fixed_layers.clone(),
+            config: config.dose,
+        },
     };
     let mut renderer = PhysicsRenderer::new(preset.geometry, volume, phantom.materials(), rc)?;
     let full_circle = preset.sampling.is_full_circle();
@@ -526,7 +561,7 @@ pub fn run_prepared<T, G, D, P, I>(
     config: &ExamConfig,
     plan: ExamPlan,
     aec: Option<PreshotAec>,
-    dose: &PrimarySlabDose,
+    dose: &ExamDose,
     truth: GroundTruth,
     detector: DetectorGeometry,
     devices: &mut tomolab_hal::sequencer::Devices<T, G, D, P, I>,
@@ -543,7 +578,13 @@ where
     let recording = aec.map(|inner| RecordingAec { inner, reading: std::cell::Cell::new(None) });
     let aec_ref = recording.as_ref().map(|a| a as &dyn tomolab_hal::sequencer::Aec);
     let t0 = clock.now();
-    let acquisition = sequencer.run(devices, &plan, dose, aec_ref, clock)?;
+    let acquisition = sequencer.run(devices, &plan, &dose.budget, aec_ref, clock)?;
+    let exam_time_s = clock.now().saturating_sub(t0).as_secs_f64();
+    let report = if acquisition.meta.views.is_empty() {
+        None
+    } else {
+        Some(DoseReport::compute(&dose.inputs, &dose.budget, &acquisition).context("dose report")?)
+    };
     let reading = recording.and_then(|r| r.reading.get());
     let summary = ExamSummary {
         preset: config.preset,
@@ -555,11 +596,13 @@ where
         total_mas: acquisition.meta.views.iter().map(|v| v.exposure.mas.get()).sum(),
         aec: reading,
         thickness_mm: acquisition.meta.compression.map(|c| c.thickness.get()),
-        exam_time_s: clock.now().saturating_sub(t0).as_secs_f64(),
+        exam_time_s,
         estimated_mgd: acquisition.meta.dose.delivered_mgd,
+        mgd_mgy: report.as_ref().map(|r| r.total_mgd_mgy),
+        mgd_std_error_mgy: report.as_ref().map(|r| r.total_std_error_mgy),
         detector,
     };
-    Ok(ExamOutcome { acquisition, truth, summary })
+    Ok(ExamOutcome { acquisition, truth, summary, dose: report })
 }
 
 /// Writes the acquisition bundle, ground truth, previews and summary into `dir`.
@@ -569,6 +612,9 @@ pub fn write_outputs(outcome: &ExamOutcome, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join("ground_truth.json"), serde_json::to_vec_pretty(&outcome.truth)?)?;
     std::fs::write(dir.join("summary.json"), serde_json::to_vec_pretty(&outcome.summary)?)?;
     write_previews(&outcome.acquisition, &dir.join("previews"))?;
+    if let Some(report) = &outcome.dose {
+        report.write(dir)?;
+    }
     Ok(())
 }
 

@@ -24,6 +24,8 @@ enum Command {
     Spectrum(commands::spectrum::SpectrumArgs),
     /// Mass and linear attenuation coefficients of a material at an energy.
     Attenuation(commands::attenuation::AttenuationArgs),
+    /// Mean glandular dose per view (Monte Carlo and formalism), or `--benchmark tg195-case3`.
+    Dose(commands::dose::DoseArgs),
     /// Serve a virtual device over the firmware bridge's protocols.
     Device(commands::device::DeviceArgs),
     /// Reconstruct an acquisition bundle into slices (FBP, SART, MLEM or FDK).
@@ -57,6 +59,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Spectrum(args) => commands::spectrum::run(&args),
         Command::Attenuation(args) => commands::attenuation::run(&args),
         Command::Device(args) => commands::device::run(&args),
+        Command::Dose(args) => commands::dose::run(&args),
         Command::Recon(args) => commands::recon::run(&args),
         Command::Metrics(args) => commands::metrics::run(&args),
         Command::Phantom(args) => commands::phantom::run(&args),

@@ -221,3 +221,58 @@ fn exam_through_the_firmware_bridge_matches_the_direct_simulator_exam() {
     }
     assert_eq!(meta, direct.meta);
 }
+
+fn manual_mas(config: &mut ExamConfig, mas: f64) {
+    config.technique = TechniqueConfig::Manual {
+        target: Target::W,
+        filter: FilterMaterial::Rh,
+        filter_mm: 0.05,
+        kvp: 28.0,
+        mas_per_view: mas,
+    };
+}
+
+/// The exam reports a Monte Carlo MGD per view and in total, with the booked (formalism) figure beside it, and
+/// the MGD is linear in mAs (slope within 1 %): three times the mAs gives three times the dose.
+#[test]
+fn exam_reports_mgd_linear_in_mas() {
+    let mut low = small(false, false);
+    manual_mas(&mut low, 1.0);
+    let mut high = low.clone();
+    manual_mas(&mut high, 3.0);
+    let (a, b) = (run_exam(&low, None).unwrap(), run_exam(&high, None).unwrap());
+    let (ra, rb) = (a.dose.as_ref().unwrap(), b.dose.as_ref().unwrap());
+    assert_eq!(ra.views.len(), 3);
+    assert!(
+        ra.views.iter().all(|v| v.mgd_mgy > 0.0 && v.mgd_std_error_mgy < 0.05 * v.mgd_mgy && v.booked_mgd_mgy > 0.0),
+        "{:?}",
+        ra.views
+    );
+    let slope = rb.total_mgd_mgy / ra.total_mgd_mgy;
+    assert!((slope / 3.0 - 1.0).abs() < 0.01, "dose ratio {slope} for 3x the mAs");
+    assert_eq!(a.summary.mgd_mgy, Some(ra.total_mgd_mgy));
+    let dir = tempfile::tempdir().unwrap();
+    write_outputs(&a, dir.path()).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("dose.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("projection angle"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("dose.json")).unwrap()).unwrap();
+    assert_eq!(json["views"].as_array().unwrap().len(), 3);
+}
+
+/// The sequencer refuses, before any exposure, a plan whose formalism estimate exceeds the dose budget.
+#[test]
+fn sequencer_refuses_a_plan_over_the_dose_budget() {
+    let mut c = small(false, false);
+    manual_mas(&mut c, 60.0); // about 0.6 mGy per view for 30 mm; 3 views > 1 mGy
+    c.safety.dose_budget_mgd = 1.0;
+    let outcome = run_exam(&c, None).unwrap();
+    let status = serde_json::to_string(&outcome.acquisition.meta.status).unwrap();
+    assert!(status.contains("dose_budget"), "{status}");
+    assert!(outcome.acquisition.frames.is_empty() && outcome.acquisition.meta.exposures.is_empty());
+    assert!(outcome.dose.is_none());
+    // The same plan within budget runs.
+    c.safety.dose_budget_mgd = 3.0;
+    manual_mas(&mut c, 2.0);
+    assert!(run_exam(&c, None).unwrap().acquisition.frames.len() == 3);
+}

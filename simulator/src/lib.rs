@@ -26,7 +26,11 @@
 //!    compression model, interlocks) on a virtual clock, with configurable fault injection; the detector hands
 //!    each frame's beam-on intervals to a [`device::FrameRenderer`].
 //! 7. [`render`]: the [`device::FrameRenderer`] that runs stages 2-5 on a phantom.
-//! 8. [`dose`]: a provisional primary-only mean glandular dose estimate for the sequencer's budget check.
+//! 8. [`mc`]: Monte Carlo photon transport (Woodcock tracking in the voxels; photoelectric, Compton with
+//!    S(x), Rayleigh with F(x)) with batch statistics, seeded per batch; [`mc::tg195`] is the AAPM TG-195
+//!    Case 3 benchmark.
+//! 9. [`dose`]: mean glandular dose per view from the Monte Carlo (model breast or phantom) and from the
+//!    conversion-factor formalism `K g c s t` (tables in `data/dose/`), and the sequencer's dose model.
 //!
 //! ## Making a frame
 //!
@@ -78,6 +82,7 @@ pub mod detector;
 pub mod device;
 pub mod dose;
 mod error;
+pub mod mc;
 pub mod projector;
 pub mod render;
 pub mod scatter;

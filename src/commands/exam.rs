@@ -155,7 +155,14 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<()> {
                 100.0 * a.breast_area_fraction
             )?;
         }
-        writeln!(out, "dose: {:.2} mGy estimated mean glandular dose (primary-only estimate)", s.estimated_mgd)?;
+        match (s.mgd_mgy, s.mgd_std_error_mgy) {
+            (Some(m), Some(e)) => writeln!(
+                out,
+                "dose: mean glandular dose {m:.3} +- {e:.3} mGy (Monte Carlo on the phantom); {:.3} mGy booked by the formalism",
+                s.estimated_mgd
+            )?,
+            _ => writeln!(out, "dose: {:.3} mGy booked by the formalism (no Monte Carlo report)", s.estimated_mgd)?,
+        }
         if let Some(line) = &recon {
             write!(out, "recon: {line}")?;
         }

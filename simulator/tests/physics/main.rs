@@ -6,5 +6,7 @@
 mod attenuation;
 mod detector;
 mod device;
+mod dose;
+mod mc;
 mod projector;
 mod spectrum;

@@ -1,0 +1,94 @@
+//! Computes the c and t factor tables of `data/dose/` with the Monte Carlo on the Dance model breast, and the
+//! derived W/Al s factor. Run from the workspace root:
+//! `cargo run --release -p tomolab-simulator --example make_dose_tables`
+use std::fmt::Write as _;
+
+use tomolab_hal::Target;
+use tomolab_simulator::FilterLayer;
+use tomolab_simulator::dose::formalism::ConversionTables;
+use tomolab_simulator::dose::standard::reference_arc;
+use tomolab_simulator::dose::{StandardBreast, ViewBeam, standard_view_dose};
+use tomolab_simulator::mc::McConfig;
+
+const THICKNESSES: [f64; 10] = [20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0];
+const GLANDULARITIES: [f64; 6] = [0.01, 0.1, 0.25, 0.5, 0.75, 1.0];
+const ANGLES: [f64; 7] = [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0];
+
+fn layers(filter: &str, mm: f64) -> Result<Vec<FilterLayer>, Box<dyn std::error::Error>> {
+    Ok(vec![FilterLayer::new("Be", 1.0)?, FilterLayer::new(filter, mm)?, FilterLayer::new("pmma", 2.5)?])
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let arc = reference_arc();
+    let version = env!("CARGO_PKG_VERSION");
+    let header = |what: &str| {
+        format!(
+            "# {what}\n# Computed by the tomolab-simulator {version} Monte Carlo (TG-195 Case 3 within 0.5 % on the whole breast) on the Dance\n\
+             # model breast (semi-cylinder, radius 80 mm, 5 mm adipose layer, central region of the given glandular weight fraction;\n\
+             # simulator::dose::standard), beams through 1 mm Be and a 2.5 mm PMMA paddle, wide-angle arc (SID 650 mm, axis 50 mm).\n\
+             # Command: cargo run --release -p tomolab-simulator --example make_dose_tables\n"
+        )
+    };
+    // c: ratio of MGD/K at glandularity G to that at 50 %, same thickness and beam (correlated sampling: same seed).
+    let beams = [
+        (Target::Mo, "Mo", 0.03, 25.0),
+        (Target::Mo, "Mo", 0.03, 31.0),
+        (Target::W, "Rh", 0.05, 26.0),
+        (Target::W, "Rh", 0.05, 32.0),
+    ];
+    let mut c_csv =
+        header("c factors: MGD/K at glandular weight fraction G relative to G = 0.5 (Dance 2000 definition).");
+    c_csv.push_str("thickness_mm,glandularity,hvl_mm_al,c\n");
+    for &t in &THICKNESSES {
+        for &(target, filter, mm, kvp) in &beams {
+            let config = McConfig { histories: 400_000, batches: 16, seed: 11, stream_offset: 0 };
+            let per_k = |g: f64| -> Result<(f64, f64), Box<dyn std::error::Error>> {
+                let b = StandardBreast::new(t, g);
+                let beam = ViewBeam::new(&arc, 0.0, target, kvp, &layers(filter, mm)?, b.top_mm())?;
+                let d = standard_view_dose(&b, &beam, &config)?;
+                Ok((d.mgd_per_kerma.mean, beam.hvl_mm_al))
+            };
+            let (reference, hvl) = per_k(0.5)?;
+            for &g in &GLANDULARITIES {
+                let c = if g == 0.5 { 1.0 } else { per_k(g)?.0 / reference };
+                writeln!(c_csv, "{t},{g},{hvl:.4},{c:.4}")?;
+            }
+            eprintln!("c: {t} mm, {target:?}/{filter} {kvp} kV (HVL {hvl:.3}) done");
+        }
+    }
+    std::fs::write("data/dose/mc_c_factors.csv", c_csv)?;
+
+    // t: MGD per mAs at angle theta relative to 0 deg, same tube output, W/Rh 28 kV, 50 % glandular.
+    let mut t_csv = header(
+        "t factors: MGD per mAs at projection angle theta relative to 0 deg (Dance 2011 definition), W/Rh 28 kV, G = 0.5.",
+    );
+    t_csv.push_str("thickness_mm,angle_deg,t\n");
+    for &t in &THICKNESSES {
+        let b = StandardBreast::new(t, 0.5);
+        let config = McConfig { histories: 1_000_000, batches: 16, seed: 12, stream_offset: 0 };
+        let dose = |angle: f64| -> Result<f64, Box<dyn std::error::Error>> {
+            let beam = ViewBeam::new(&arc, angle, Target::W, 28.0, &layers("Rh", 0.05)?, b.top_mm())?;
+            Ok(standard_view_dose(&b, &beam, &config)?.mgd_per_mas.mean)
+        };
+        let zero = dose(0.0)?;
+        for &a in &ANGLES {
+            let ratio = if a == 0.0 { 1.0 } else { dose(a)? / zero };
+            writeln!(t_csv, "{t},{a},{ratio:.4}")?;
+        }
+        eprintln!("t: {t} mm done");
+    }
+    std::fs::write("data/dose/mc_t_factors.csv", t_csv)?;
+
+    // s for W/Al 0.7 mm at 30 kV, relative to W/Rh 50 um at 28 kV on the same model (50 mm, 50 %).
+    let tables = ConversionTables::embedded()?;
+    let b = StandardBreast::new(50.0, 0.5);
+    let config = McConfig { histories: 4_000_000, batches: 32, seed: 13, stream_offset: 0 };
+    let over_g = |target: Target, filter: &str, mm: f64, kvp: f64| -> Result<f64, Box<dyn std::error::Error>> {
+        let beam = ViewBeam::new(&arc, 0.0, target, kvp, &layers(filter, mm)?, b.top_mm())?;
+        let d = standard_view_dose(&b, &beam, &config)?;
+        Ok(d.mgd_per_kerma.mean / tables.g(50.0, beam.hvl_mm_al)?)
+    };
+    let s_w_al = 1.042 * over_g(Target::W, "Al", 0.7, 30.0)? / over_g(Target::W, "Rh", 0.05, 28.0)?;
+    println!("W/Al,{s_w_al:.3},derived by Monte Carlo (see header)");
+    Ok(())
+}

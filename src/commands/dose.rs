@@ -1,0 +1,271 @@
+//! `tomolab dose`: mean glandular dose per view of a preset's sweep on a phantom or on Dance's model breast
+//! (Monte Carlo and formalism side by side), or the AAPM TG-195 Case 3 benchmark.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+use tomolab::dose_report::{ViewDose, plot};
+use tomolab_hal::technique::Technique;
+use tomolab_hal::{FocalSpot, Kilovolts, MilliampereSeconds, Milliamperes, PresetName, ScanPreset};
+use tomolab_phantom::MaterialTable;
+use tomolab_simulator::FilterLayer;
+use tomolab_simulator::dose::{
+    Formalism, PhantomDose, PhantomDoseConfig, StandardBreast, ViewBeam, standard_view_dose,
+};
+use tomolab_simulator::mc::{McConfig, tg195};
+
+/// Arguments of `tomolab dose`.
+#[derive(Debug, clap::Args)]
+pub struct DoseArgs {
+    /// Run a published benchmark instead: `tg195-case3` (AAPM TG-195 Case 3, all four beam/geometry cases).
+    #[arg(long, value_name = "NAME")]
+    benchmark: Option<String>,
+    /// A phantom directory written by `tomolab phantom` (phantom.mhd + materials.json). Without it, Dance's
+    /// homogeneous model breast of `--thickness-mm` and `--glandularity` is used.
+    #[arg(long, value_name = "DIR")]
+    phantom: Option<PathBuf>,
+    /// Scanner preset: its arc, view angles and beam.
+    #[arg(long, default_value = "wide-angle")]
+    preset: PresetName,
+    /// Tube voltage, kV (default: the preset's).
+    #[arg(long)]
+    kvp: Option<f64>,
+    /// mAs per view (doses scale linearly).
+    #[arg(long, default_value_t = 1.0)]
+    mas_per_view: f64,
+    /// Model breast thickness, mm.
+    #[arg(long, default_value_t = 50.0)]
+    thickness_mm: f64,
+    /// Model breast glandular weight fraction (0..1).
+    #[arg(long, default_value_t = 0.5)]
+    glandularity: f64,
+    /// Photons per view (for the benchmark: per case).
+    #[arg(long)]
+    histories: Option<u64>,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write the dose-against-angle plot here (SVG).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct DoseOutput {
+    preset: PresetName,
+    object: String,
+    views: Vec<ViewDose>,
+    total_mgd_mgy: f64,
+    total_std_error_mgy: f64,
+    formalism_total_mgd_mgy: f64,
+}
+
+/// Runs the command.
+pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.benchmark {
+        anyhow::ensure!(name == "tg195-case3", "unknown --benchmark {name:?}; known: tg195-case3");
+        return benchmark(args);
+    }
+    anyhow::ensure!(args.mas_per_view.is_finite() && args.mas_per_view > 0.0, "--mas-per-view must be positive");
+    let preset = ScanPreset::builtin(args.preset);
+    let kvp = args.kvp.unwrap_or(preset.beam.kvp);
+    let technique = Technique {
+        kvp: Kilovolts::new(kvp).context("--kvp")?,
+        tube_current: Milliamperes::new(100.0)?,
+        mas_per_view: MilliampereSeconds::new(args.mas_per_view).context("--mas-per-view")?,
+        target: preset.beam.target,
+        filter: preset.beam.filter,
+        focal_spot: FocalSpot::Large,
+    };
+    let fixed = vec![FilterLayer::new("beryllium", 1.0)?, FilterLayer::new("pmma", 2.5)?];
+    let formalism = Formalism { arc: preset.geometry, fixed_layers: fixed.clone(), support_height_mm: 20.0 };
+    let histories = args.histories.unwrap_or(200_000);
+    let mas = args.mas_per_view;
+    let mut views = Vec::new();
+    let angles = preset.sampling.angles_deg();
+    let object;
+    match &args.phantom {
+        Some(dir) => {
+            let volume =
+                tomolab_phantom::io::read_metaimage(&dir.join("phantom.mhd")).context("reading phantom.mhd")?;
+            let text = std::fs::read_to_string(dir.join("materials.json")).context("reading materials.json")?;
+            let materials: MaterialTable = serde_json::from_str(&text).context("materials.json")?;
+            let phantom =
+                PhantomDose { volume: &volume, materials: &materials, arc: &preset.geometry, fixed_layers: &fixed };
+            let thickness = phantom.top_mm() - volume.origin_mm[2];
+            object = format!("phantom {} ({thickness:.1} mm)", dir.display());
+            let config = PhantomDoseConfig { histories_per_view: histories, batches: 16, seed: args.seed };
+            let requests: Vec<_> = angles.iter().enumerate().map(|(k, &a)| (k as u64, a, technique)).collect();
+            for ((k, angle, _), d) in requests.iter().zip(phantom.views(&requests, &config)?) {
+                let (k, angle) = (*k as usize, *angle);
+                let booked =
+                    formalism.view(&technique, thickness, args.glandularity, angle).map_or(f64::NAN, |f| f.mgd_per_mas);
+                views.push(row(
+                    k,
+                    angle,
+                    &technique,
+                    mas,
+                    d.hvl_mm_al,
+                    d.incident_kerma_ugy_per_mas,
+                    d.mgd_per_mas,
+                    booked,
+                ));
+            }
+        }
+        None => {
+            let breast = StandardBreast::new(args.thickness_mm, args.glandularity);
+            object = format!("Dance model breast {} mm, glandularity {}", args.thickness_mm, args.glandularity);
+            for (k, &angle) in angles.iter().enumerate() {
+                let beam = ViewBeam::of_technique(&preset.geometry, angle, &technique, &fixed, breast.top_mm())?;
+                let config = McConfig { histories, batches: 16, seed: args.seed, stream_offset: k as u64 };
+                let d = standard_view_dose(&breast, &beam, &config)?;
+                let booked = formalism
+                    .view(&technique, args.thickness_mm, args.glandularity, angle)
+                    .map_or(f64::NAN, |f| f.mgd_per_mas);
+                views.push(row(
+                    k,
+                    angle,
+                    &technique,
+                    mas,
+                    d.hvl_mm_al,
+                    d.incident_kerma_ugy_per_mas,
+                    d.mgd_per_mas,
+                    booked,
+                ));
+            }
+        }
+    }
+    let out = DoseOutput {
+        preset: args.preset,
+        object,
+        total_mgd_mgy: views.iter().map(|v| v.mgd_mgy).sum(),
+        total_std_error_mgy: views.iter().map(|v| v.mgd_std_error_mgy.powi(2)).sum::<f64>().sqrt(),
+        formalism_total_mgd_mgy: views.iter().map(|v| v.booked_mgd_mgy).sum(),
+        views,
+    };
+    if let Some(path) = &args.plot {
+        plot(&out.views, path)?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &out)?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    writeln!(
+        stdout,
+        "{} on {}, {:?}/{:?} {kvp} kV, {mas} mAs per view",
+        args.preset.as_str(),
+        out.object,
+        technique.target,
+        technique.filter.material
+    )?;
+    writeln!(
+        stdout,
+        "{:>5} {:>8} {:>8} {:>10} {:>16} {:>12}",
+        "view", "angle", "HVL", "K (mGy)", "MGD MC (mGy)", "formalism"
+    )?;
+    for v in &out.views {
+        writeln!(
+            stdout,
+            "{:>5} {:>8.2} {:>8.3} {:>10.4} {:>9.4} +- {:<6.4} {:>9.4}",
+            v.view,
+            v.angle_deg,
+            v.hvl_mm_al,
+            v.incident_air_kerma_mgy,
+            v.mgd_mgy,
+            v.mgd_std_error_mgy,
+            v.booked_mgd_mgy
+        )?;
+    }
+    writeln!(
+        stdout,
+        "total: {:.4} +- {:.4} mGy (Monte Carlo), {:.4} mGy (formalism)",
+        out.total_mgd_mgy, out.total_std_error_mgy, out.formalism_total_mgd_mgy
+    )?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    k: usize,
+    angle: f64,
+    technique: &Technique,
+    mas: f64,
+    hvl: f64,
+    kerma_ugy_per_mas: f64,
+    mgd: tomolab_simulator::mc::Estimate,
+    formalism_per_mas: f64,
+) -> ViewDose {
+    ViewDose {
+        view: k,
+        angle_deg: angle,
+        kvp: technique.kvp.get(),
+        beam: format!("{:?}/{:?} {:.3} mm", technique.target, technique.filter.material, technique.filter.thickness_mm),
+        mas,
+        hvl_mm_al: hvl,
+        incident_air_kerma_mgy: kerma_ugy_per_mas * 1e-3 * mas,
+        mgd_mgy: mgd.mean * mas,
+        mgd_std_error_mgy: mgd.std_error * mas,
+        booked_mgd_mgy: formalism_per_mas * mas,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct BenchmarkCase {
+    beam: tg195::Beam,
+    mode: tg195::Mode,
+    histories: u64,
+    photons_per_second: f64,
+    rows: Vec<tg195::ComparisonRow>,
+}
+
+fn benchmark(args: &DoseArgs) -> anyhow::Result<()> {
+    let histories = args.histories.unwrap_or(100_000_000);
+    let phantom = tg195::Phantom::new(0.5)?;
+    let mut cases = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    for beam in [tg195::Beam::Mono16_8, tg195::Beam::MoMo30] {
+        for mode in [tg195::Mode::Radiography, tg195::Mode::Tomosynthesis] {
+            let started = std::time::Instant::now();
+            let config = McConfig { histories, batches: 64, seed: args.seed, stream_offset: 0 };
+            let rows = tg195::compare(&phantom, mode, beam, &config)?;
+            let rate = histories as f64 / started.elapsed().as_secs_f64();
+            if !args.json {
+                writeln!(stdout, "TG-195 Case 3, {beam:?}, {mode:?}: {histories} photons, {rate:.3e} photons/s")?;
+                writeln!(
+                    stdout,
+                    "  {:<10} {:>18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+                    "volume", "ours (eV)", "EGSnrc", "Geant4", "MCNP", "PENELOPE", "mean", "diff"
+                )?;
+                for r in &rows {
+                    let c = r.reference.codes_ev;
+                    writeln!(
+                        stdout,
+                        "  {:<10} {:>10.3} +- {:<5.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>+7.2}%",
+                        r.volume,
+                        r.ours_ev.mean,
+                        r.ours_ev.std_error,
+                        c[0],
+                        c[1],
+                        c[2],
+                        c[3],
+                        r.reference.mean_ev,
+                        r.difference_pct
+                    )?;
+                }
+            }
+            cases.push(BenchmarkCase { beam, mode, histories, photons_per_second: rate, rows });
+        }
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &cases)?;
+        writeln!(stdout)?;
+    }
+    Ok(())
+}
