@@ -86,10 +86,9 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
     let formalism = Formalism { arc: preset.geometry, fixed_layers: fixed.clone(), support_height_mm: 20.0 };
     let histories = args.histories.unwrap_or(200_000);
     let mas = args.mas_per_view;
-    let mut views = Vec::new();
     let angles = preset.sampling.angles_deg();
-    let object;
-    match &args.phantom {
+    // Per view: (HVL, incident kerma per mAs, MGD per mAs); then one loop adds the formalism and builds rows.
+    let (object, thickness, per_view) = match &args.phantom {
         Some(dir) => {
             let volume =
                 tomolab_phantom::io::read_metaimage(&dir.join("phantom.mhd")).context("reading phantom.mhd")?;
@@ -98,48 +97,35 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
             let phantom =
                 PhantomDose { volume: &volume, materials: &materials, arc: &preset.geometry, fixed_layers: &fixed };
             let thickness = phantom.top_mm() - volume.origin_mm[2];
-            object = format!("phantom {} ({thickness:.1} mm)", dir.display());
             let config = PhantomDoseConfig { histories_per_view: histories, batches: 16, seed: args.seed };
             let requests: Vec<_> = angles.iter().enumerate().map(|(k, &a)| (k as u64, a, technique)).collect();
-            for ((k, angle, _), d) in requests.iter().zip(phantom.views(&requests, &config)?) {
-                let (k, angle) = (*k as usize, *angle);
-                let booked =
-                    formalism.view(&technique, thickness, args.glandularity, angle).map_or(f64::NAN, |f| f.mgd_per_mas);
-                views.push(row(
-                    k,
-                    angle,
-                    &technique,
-                    mas,
-                    d.hvl_mm_al,
-                    d.incident_kerma_ugy_per_mas,
-                    d.mgd_per_mas,
-                    booked,
-                ));
-            }
+            let doses = phantom.views(&requests, &config)?;
+            let per_view = doses.iter().map(|d| (d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas)).collect();
+            (format!("phantom {} ({thickness:.1} mm)", dir.display()), thickness, per_view)
         }
         None => {
             let breast = StandardBreast::new(args.thickness_mm, args.glandularity);
-            object = format!("Dance model breast {} mm, glandularity {}", args.thickness_mm, args.glandularity);
+            let mut per_view = Vec::new();
             for (k, &angle) in angles.iter().enumerate() {
                 let beam = ViewBeam::of_technique(&preset.geometry, angle, &technique, &fixed, breast.top_mm())?;
                 let config = McConfig { histories, batches: 16, seed: args.seed, stream_offset: k as u64 };
                 let d = standard_view_dose(&breast, &beam, &config)?;
-                let booked = formalism
-                    .view(&technique, args.thickness_mm, args.glandularity, angle)
-                    .map_or(f64::NAN, |f| f.mgd_per_mas);
-                views.push(row(
-                    k,
-                    angle,
-                    &technique,
-                    mas,
-                    d.hvl_mm_al,
-                    d.incident_kerma_ugy_per_mas,
-                    d.mgd_per_mas,
-                    booked,
-                ));
+                per_view.push((d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas));
             }
+            let object = format!("Dance model breast {} mm, glandularity {}", args.thickness_mm, args.glandularity);
+            (object, args.thickness_mm, per_view)
         }
-    }
+    };
+    let views: Vec<ViewDose> = angles
+        .iter()
+        .zip(per_view)
+        .enumerate()
+        .map(|(k, (&angle, (hvl, kerma, mgd)))| {
+            let booked =
+                formalism.view(&technique, thickness, args.glandularity, angle).map_or(f64::NAN, |f| f.mgd_per_mas);
+            row(k, angle, &technique, mas, hvl, kerma, mgd, booked)
+        })
+        .collect();
     let out = DoseOutput {
         preset: args.preset,
         object,
