@@ -127,7 +127,7 @@ def materials() -> list[Material]:
         "Dictionary 10th ed. 1993, as compiled in MFA CAMEO 'Calcium oxalate'); NOTE the FDA VICTRE "
         "pipeline uses 1.781 g/cm3 for its calcification material",
         formula="CaC2O4", monte_carlo=True))
-    m.append(Material("aluminium", 2.699, wt(Al=1), "pure element", NIST_T1))
+    m.append(Material("aluminium", 2.699, wt(Al=1), "pure element", NIST_T1, monte_carlo=True))
     m.append(Material("rhodium", 12.41, wt(Rh=1), "pure element", NIST_T1))
     m.append(Material("molybdenum", 10.22, wt(Mo=1), "pure element", NIST_T1))
     m.append(Material("silver", 10.50, wt(Ag=1), "pure element", NIST_T1))

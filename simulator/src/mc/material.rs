@@ -47,9 +47,10 @@ struct ScatteringTable {
     s: Vec<f64>,
 }
 
-const SCATTERING: [(&str, &str); 12] = [
+const SCATTERING: [(&str, &str); 13] = [
     ("adipose", include_str!("../../../data/scattering/adipose.csv")),
     ("air", include_str!("../../../data/scattering/air.csv")),
+    ("aluminium", include_str!("../../../data/scattering/aluminium.csv")),
     ("calcium_oxalate", include_str!("../../../data/scattering/calcium_oxalate.csv")),
     ("csi", include_str!("../../../data/scattering/csi.csv")),
     ("glandular", include_str!("../../../data/scattering/glandular.csv")),
