@@ -1,5 +1,5 @@
 //! Computes the c and t factor tables of `data/dose/` with the Monte Carlo on the Dance model breast, and the
-//! derived W/Al s factor. Run from the workspace root:
+//! derived W/Al s factor against thickness. Run from the workspace root:
 //! `cargo run --release -p tomolab-simulator --example make_dose_tables`
 use std::fmt::Write as _;
 
@@ -79,16 +79,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::write("data/dose/mc_t_factors.csv", t_csv)?;
 
-    // s for W/Al 0.7 mm at 30 kV, relative to W/Rh 50 um at 28 kV on the same model (50 mm, 50 %).
+    // s for W/Al 0.7 mm at 30 kV against thickness (Dance 2009 tabulates the W/Al factor against thickness),
+    // relative to W/Rh 50 um at 28 kV on the same model breast (50 %): s = 1.042 [MC/g](W/Al) / [MC/g](W/Rh).
+    // The ratio cancels the Monte Carlo's own normalisation against the published g.
     let tables = ConversionTables::embedded()?;
-    let b = StandardBreast::new(50.0, 0.5);
-    let config = McConfig { histories: 4_000_000, batches: 32, seed: 13, stream_offset: 0 };
-    let over_g = |target: Target, filter: &str, mm: f64, kvp: f64| -> Result<f64, Box<dyn std::error::Error>> {
-        let beam = ViewBeam::new(&arc, 0.0, target, kvp, &layers(filter, mm)?, b.top_mm())?;
-        let d = standard_view_dose(&b, &beam, &config)?;
-        Ok(d.mgd_per_kerma.mean / tables.g(50.0, beam.hvl_mm_al)?)
-    };
-    let s_w_al = 1.042 * over_g(Target::W, "Al", 0.7, 30.0)? / over_g(Target::W, "Rh", 0.05, 28.0)?;
-    println!("W/Al,{s_w_al:.3},derived by Monte Carlo (see header)");
+    let mut s_csv = header(
+        "s factor of W/Al (0.7 mm Al, 30 kV) against breast thickness, 50 % glandular, relative to the published W/Rh s = 1.042:
+         # s(W/Al) = 1.042 [MGD/(K g)](W/Al 0.7 mm, 30 kV) / [MGD/(K g)](W/Rh 50 um, 28 kV), g from dance_g_factors.csv.",
+    );
+    s_csv.push_str("thickness_mm,s\n");
+    for &t in &THICKNESSES {
+        let b = StandardBreast::new(t, 0.5);
+        let config = McConfig { histories: 4_000_000, batches: 32, seed: 13, stream_offset: 0 };
+        let over_g = |target: Target, filter: &str, mm: f64, kvp: f64| -> Result<f64, Box<dyn std::error::Error>> {
+            let beam = ViewBeam::new(&arc, 0.0, target, kvp, &layers(filter, mm)?, b.top_mm())?;
+            let d = standard_view_dose(&b, &beam, &config)?;
+            Ok(d.mgd_per_kerma.mean / tables.g(t, beam.hvl_mm_al)?)
+        };
+        let s_w_al = 1.042 * over_g(Target::W, "Al", 0.7, 30.0)? / over_g(Target::W, "Rh", 0.05, 28.0)?;
+        writeln!(s_csv, "{t},{s_w_al:.3}")?;
+        eprintln!("s(W/Al): {t} mm done");
+    }
+    std::fs::write("data/dose/mc_s_w_al.csv", s_csv)?;
     Ok(())
 }

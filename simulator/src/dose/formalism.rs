@@ -5,8 +5,9 @@
 //!   model at the 0 deg position.
 //! - `g`: `data/dose/dance_g_factors.csv`, the published Dance 2000 g table for a 50 % glandular breast
 //!   (thickness 20-110 mm, HVL 0.30-0.60 mm Al), bilinear in thickness and HVL.
-//! - `s`: `data/dose/s_factors.csv`, the published spectrum factors; W/Al is derived by our Monte Carlo
-//!   (the published W/Al factor is thickness dependent and was not available).
+//! - `s`: `data/dose/s_factors.csv`, the published spectrum factors. W/Al depends on thickness (Dance et al.,
+//!   Phys Med Biol 54:4361, 2009) and the published table was not available: `data/dose/mc_s_w_al.csv` holds
+//!   our Monte Carlo's W/Al factor against thickness, tied to the published W/Rh factor.
 //! - `c` and `t`: `data/dose/mc_c_factors.csv` and `mc_t_factors.csv`, computed by this crate's Monte
 //!   Carlo on the same model breast (`make_dose_tables` example), because the published tables could not be
 //!   obtained. Both are ratios of Monte Carlo doses, so they carry its physics but not its normalisation.
@@ -25,6 +26,7 @@ use crate::spectrum::FilterLayer;
 
 const G_CSV: &str = include_str!("../../../data/dose/dance_g_factors.csv");
 const S_CSV: &str = include_str!("../../../data/dose/s_factors.csv");
+const S_W_AL_CSV: &str = include_str!("../../../data/dose/mc_s_w_al.csv");
 const C_CSV: &str = include_str!("../../../data/dose/mc_c_factors.csv");
 const T_CSV: &str = include_str!("../../../data/dose/mc_t_factors.csv");
 
@@ -82,6 +84,9 @@ pub struct ConversionTables {
     /// g[thickness][hvl].
     g: Vec<Vec<f64>>,
     s: Vec<(String, f64)>,
+    s_w_al_thickness: Vec<f64>,
+    /// s of W/Al at each thickness.
+    s_w_al: Vec<f64>,
     c_thickness: Vec<f64>,
     c_glandularity: Vec<f64>,
     c_hvl: Vec<f64>,
@@ -141,6 +146,9 @@ impl ConversionTables {
             .iter()
             .map(|r| Ok((r[0].clone(), number("s_factors", &r[1])?)))
             .collect::<Result<Vec<_>, SimError>>()?;
+        // s of W/Al: thickness_mm, s
+        let s_w_al_flat = grid::<2>("mc_s_w_al", &rows("mc_s_w_al", S_W_AL_CSV)?)?;
+        let (s_w_al_thickness, s_w_al): (Vec<f64>, Vec<f64>) = s_w_al_flat.iter().map(|r| (r[0], r[1])).unzip();
         // c: thickness_mm, glandularity, hvl_mm_al, c
         let c_flat = grid::<4>("mc_c_factors", &rows("mc_c_factors", C_CSV)?)?;
         let (c_thickness, c_glandularity, c_hvl) = (
@@ -162,12 +170,28 @@ impl ConversionTables {
             t[pos(&t_thickness, r[0])][pos(&t_angle, r[1])] = r[2];
         }
         let complete = g.iter().all(|r| r.len() == g_hvl.len())
+            && s_w_al_thickness.len() >= 2
+            && s_w_al_thickness.is_sorted()
             && c.iter().flatten().flatten().all(|v| v.is_finite())
             && t.iter().flatten().all(|v| v.is_finite());
         if !complete {
             return Err(SimError::Table { table: "dose tables", line: 0, problem: "incomplete grid".into() });
         }
-        Ok(Self { g_thickness, g_hvl, g, s, c_thickness, c_glandularity, c_hvl, c, t_thickness, t_angle, t })
+        Ok(Self {
+            g_thickness,
+            g_hvl,
+            g,
+            s,
+            s_w_al_thickness,
+            s_w_al,
+            c_thickness,
+            c_glandularity,
+            c_hvl,
+            c,
+            t_thickness,
+            t_angle,
+            t,
+        })
     }
 
     fn check_hvl(&self, hvl: f64) -> Result<(), SimError> {
@@ -221,8 +245,13 @@ impl ConversionTables {
         Ok(lerp(at_t(i), at_t(i + 1), wi))
     }
 
-    /// s for a target/filter pair.
-    pub fn s(&self, target: Target, filter: FilterMaterial) -> Result<f64, SimError> {
+    /// s for a target/filter pair at a thickness (only W/Al depends on it).
+    pub fn s(&self, target: Target, filter: FilterMaterial, thickness_mm: f64) -> Result<f64, SimError> {
+        if (target, filter) == (Target::W, FilterMaterial::Al) {
+            self.check_thickness(thickness_mm)?;
+            let (i, w) = bracket(&self.s_w_al_thickness, thickness_mm);
+            return Ok(self.s_w_al[i] + w * (self.s_w_al[i + 1] - self.s_w_al[i]));
+        }
         let key = format!("{target:?}/{filter:?}");
         self.s
             .iter()
@@ -294,7 +323,7 @@ impl Formalism {
         let beam = ViewBeam::of_technique(&self.arc, 0.0, technique, &self.fixed_layers, top)?;
         let hvl = beam.hvl_mm_al;
         let (g, c) = (tables.g(thickness_mm, hvl)?, tables.c(thickness_mm, glandularity, hvl)?);
-        let s = tables.s(technique.target, technique.filter.material)?;
+        let s = tables.s(technique.target, technique.filter.material, thickness_mm)?;
         let t = tables.t(thickness_mm, angle_deg)?;
         let k = beam.incident_kerma_ugy_per_mas;
         Ok(FormalismView {

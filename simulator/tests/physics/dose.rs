@@ -24,8 +24,8 @@ fn w_rh_28(breast: &StandardBreast, angle: f64, histories: u64) -> StandardViewD
 fn monte_carlo_matches_the_published_g_and_s_factors() {
     let d = w_rh_28(&StandardBreast::new(50.0, 0.5), 0.0, 1_000_000);
     let tables = ConversionTables::embedded().unwrap();
-    let formalism =
-        tables.g(50.0, d.hvl_mm_al).unwrap() * tables.s(Target::W, tomolab_hal::technique::FilterMaterial::Rh).unwrap();
+    let formalism = tables.g(50.0, d.hvl_mm_al).unwrap()
+        * tables.s(Target::W, tomolab_hal::technique::FilterMaterial::Rh, 50.0).unwrap();
     let ratio = d.mgd_per_kerma.mean / formalism;
     assert!(d.mgd_per_kerma.relative_error() < 0.005, "{:?}", d.mgd_per_kerma);
     assert!(
