@@ -56,3 +56,23 @@ fn text_output_survives_a_closed_pipe() {
     drop(child.stdout.take());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn dose_refuses_bad_requests_with_one_clear_line() {
+    let stderr = |args: &[&str]| {
+        let out = tomolab(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let e = stderr(&["dose", "--preset", "breast-ct"]);
+    assert!(e.contains("breast-ct") && e.contains("projection"), "{e}");
+    let e = stderr(&["dose", "--glandularity", "2"]);
+    assert!(e.contains("glandular weight fraction 2 must lie in 0..=1"), "{e}");
+    let e = stderr(&["dose", "--thickness-mm", "5"]);
+    assert!(e.contains("thickness 5 mm must exceed"), "{e}");
+    // A missing file is named once, with its cause once (library errors that print their source inline are not
+    // repeated by the error chain).
+    let e = stderr(&["dose", "--phantom", "/nonexistent-tomolab-dir"]);
+    assert!(e.contains("/nonexistent-tomolab-dir/phantom.mhd"), "{e}");
+    assert_eq!(e.matches("os error").count(), 1, "{e}");
+}

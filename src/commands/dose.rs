@@ -73,6 +73,12 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(args.mas_per_view.is_finite() && args.mas_per_view > 0.0, "--mas-per-view must be positive");
     let preset = ScanPreset::builtin(args.preset);
+    anyhow::ensure!(
+        args.preset != PresetName::BreastCt,
+        "--preset breast-ct: the tube circles a pendant breast, passing below it; `tomolab dose` covers projection \
+         geometries (mammography and tomosynthesis), where the compressed breast lies between the focal spot and \
+         the detector"
+    );
     let kvp = args.kvp.unwrap_or(preset.beam.kvp);
     let technique = Technique {
         kvp: Kilovolts::new(kvp).context("--kvp")?,
@@ -88,7 +94,7 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
     let mas = args.mas_per_view;
     let angles = preset.sampling.angles_deg();
     // Per view: (HVL, incident kerma per mAs, MGD per mAs); then one loop adds the formalism and builds rows.
-    let (object, thickness, per_view) = match &args.phantom {
+    let (object, thickness, glandularity, per_view) = match &args.phantom {
         Some(dir) => {
             let volume =
                 tomolab_phantom::io::read_metaimage(&dir.join("phantom.mhd")).context("reading phantom.mhd")?;
@@ -101,7 +107,9 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
             let requests: Vec<_> = angles.iter().enumerate().map(|(k, &a)| (k as u64, a, technique)).collect();
             let doses = phantom.views(&requests, &config)?;
             let per_view = doses.iter().map(|d| (d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas)).collect();
-            (format!("phantom {} ({thickness:.1} mm)", dir.display()), thickness, per_view)
+            let glandularity = phantom.glandularity()?;
+            let object = format!("phantom {} ({thickness:.1} mm, glandularity {glandularity:.3})", dir.display());
+            (object, thickness, glandularity, per_view)
         }
         None => {
             let breast = StandardBreast::new(args.thickness_mm, args.glandularity);
@@ -113,7 +121,7 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
                 per_view.push((d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas));
             }
             let object = format!("Dance model breast {} mm, glandularity {}", args.thickness_mm, args.glandularity);
-            (object, args.thickness_mm, per_view)
+            (object, args.thickness_mm, args.glandularity, per_view)
         }
     };
     let views: Vec<ViewDose> = angles
@@ -121,8 +129,7 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
         .zip(per_view)
         .enumerate()
         .map(|(k, (&angle, (hvl, kerma, mgd)))| {
-            let booked =
-                formalism.view(&technique, thickness, args.glandularity, angle).map_or(f64::NAN, |f| f.mgd_per_mas);
+            let booked = formalism.view(&technique, thickness, glandularity, angle).map_or(f64::NAN, |f| f.mgd_per_mas);
             row(k, angle, &technique, mas, hvl, kerma, mgd, booked)
         })
         .collect();

@@ -68,6 +68,30 @@ impl PhantomDose<'_> {
         v.origin_mm[2] + (top_k + 1) as f64 * v.voxel_mm
     }
 
+    /// Glandularity as the formalism means it: the glandular weight fraction of the breast tissue, glandular
+    /// mass over adipose plus glandular mass (skin, lesions and inserts left out).
+    pub fn glandularity(&self) -> Result<f64, SimError> {
+        let mut counts = [0u64; 256];
+        for &l in self.volume.labels.iter() {
+            counts[l as usize] += 1;
+        }
+        let (mut glandular, mut tissue) = (0.0, 0.0);
+        for e in &self.materials.entries {
+            let name = e.material.name();
+            if name == "glandular" || name == "adipose" {
+                let mass = counts[e.label as usize] as f64 * crate::material(name)?.density_g_cm3();
+                tissue += mass;
+                if name == "glandular" {
+                    glandular += mass;
+                }
+            }
+        }
+        if tissue <= 0.0 {
+            return Err(SimError::invalid("phantom dose", "the phantom has no adipose or glandular tissue"));
+        }
+        Ok(glandular / tissue)
+    }
+
     /// Runs view `index` at `angle_deg` with `technique`.
     pub fn view(
         &self,

@@ -56,18 +56,27 @@ impl StandardBreast {
     }
 
     fn validate(&self) -> Result<(), SimError> {
-        let ok = self.thickness_mm > 2.0 * self.layer_mm
-            && self.thickness_mm <= 200.0
-            && self.radius_mm > self.layer_mm
-            && self.layer_mm >= 0.0
-            && (0.0..=1.0).contains(&self.glandular_weight_fraction)
-            && self.support_height_mm >= 0.0
-            && self.voxel_mm > 0.0
-            && self.voxel_mm <= 2.0;
-        if !ok {
-            return Err(SimError::invalid("standard breast", format!("inconsistent model {self:?}")));
-        }
-        Ok(())
+        let problem = if !(0.0..).contains(&self.layer_mm) {
+            format!("adipose layer {} mm must not be negative", self.layer_mm)
+        } else if !(2.0 * self.layer_mm..=200.0).contains(&self.thickness_mm)
+            || self.thickness_mm == 2.0 * self.layer_mm
+        {
+            format!(
+                "thickness {} mm must exceed twice the {} mm adipose layer and be at most 200 mm",
+                self.thickness_mm, self.layer_mm
+            )
+        } else if !(self.layer_mm..).contains(&self.radius_mm) || self.radius_mm == self.layer_mm {
+            format!("radius {} mm must exceed the {} mm adipose layer", self.radius_mm, self.layer_mm)
+        } else if !(0.0..=1.0).contains(&self.glandular_weight_fraction) {
+            format!("glandular weight fraction {} must lie in 0..=1", self.glandular_weight_fraction)
+        } else if !(0.0..).contains(&self.support_height_mm) {
+            format!("support height {} mm must not be negative", self.support_height_mm)
+        } else if !(self.voxel_mm > 0.0 && self.voxel_mm <= 2.0) {
+            format!("voxel {} mm must lie in (0, 2] mm", self.voxel_mm)
+        } else {
+            return Ok(());
+        };
+        Err(SimError::invalid("standard breast", problem))
     }
 
     /// Density of the central mixture, g/cm^3 (volumes add).

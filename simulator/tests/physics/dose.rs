@@ -3,7 +3,9 @@
 
 use tomolab_hal::Target;
 use tomolab_simulator::dose::standard::reference_arc;
-use tomolab_simulator::dose::{ConversionTables, StandardBreast, StandardViewDose, ViewBeam, standard_view_dose};
+use tomolab_simulator::dose::{
+    ConversionTables, PhantomDose, StandardBreast, StandardViewDose, ViewBeam, standard_view_dose,
+};
 use tomolab_simulator::mc::McConfig;
 use tomolab_simulator::{FilterLayer, ScatterModel};
 
@@ -86,4 +88,34 @@ fn the_formalism_declines_outside_its_tables() {
     assert!(t.t(50.0, 60.0).is_err());
     // Published values are reproduced at grid points (Dance 2000 g, 50 mm, HVL 0.50: 0.258).
     assert!((t.g(50.0, 0.5).unwrap() - 0.258).abs() < 1e-12);
+}
+
+/// The phantom's glandularity is the glandular weight fraction of its adipose and glandular tissue: a
+/// checkerboard of equal voxel counts gives 1.04 / (1.04 + 0.93) by the Hammerstein densities; skin and
+/// lesions do not count, and a phantom without breast tissue is refused.
+#[test]
+fn phantom_glandularity_is_the_glandular_weight_fraction_of_its_tissue() {
+    use tomolab_phantom::{Grid, LabelVolume, Material, MaterialTable};
+    let grid = Grid { nx: 8, ny: 8, nz: 4, voxel_mm: 1.0, origin_mm: [0.0, 0.0, 20.0] };
+    let mut labels: Vec<u8> = (0..grid.len()).map(|i| if (i + i / 8 + i / 64) % 2 == 0 { 1 } else { 2 }).collect();
+    labels[0] = 3; // skin
+    labels[1] = 16; // a lesion
+    let mut materials = MaterialTable::breast();
+    materials.set(16, Material::Lesion, "object 0 (mass)");
+    let volume = LabelVolume::new(grid, labels.clone()).unwrap();
+    let fixed = [FilterLayer::new("Be", 1.0).unwrap()];
+    let arc = reference_arc();
+    let dose = PhantomDose { volume: &volume, materials: &materials, arc: &arc, fixed_layers: &fixed };
+    let (adipose, glandular) = (
+        labels.iter().filter(|&&l| l == 1).count() as f64 * 0.93,
+        labels.iter().filter(|&&l| l == 2).count() as f64 * 1.04,
+    );
+    let g = dose.glandularity().unwrap();
+    assert!((g - glandular / (glandular + adipose)).abs() < 1e-12, "{g}");
+    assert!((g - 1.04 / 1.97).abs() < 0.01, "{g}");
+    let pmma = LabelVolume::new(grid, vec![6; grid.len()]).unwrap();
+    let mut table = MaterialTable::air_only();
+    table.set(6, Material::Pmma, "slab");
+    let dose = PhantomDose { volume: &pmma, materials: &table, arc: &arc, fixed_layers: &fixed };
+    assert!(dose.glandularity().unwrap_err().to_string().contains("no adipose or glandular"));
 }
