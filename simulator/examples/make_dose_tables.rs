@@ -1,5 +1,5 @@
-//! Computes the c and t factor tables of `data/dose/` with the Monte Carlo on the Dance model breast, and the
-//! derived W/Al s factor against thickness. Run from the workspace root:
+//! Computes the t factor table of `data/dose/` with the Monte Carlo on the Dance model breast, and the derived
+//! W/Al s factor against thickness (the published tables could not be obtained). Run from the workspace root:
 //! `cargo run --release -p tomolab-simulator --example make_dose_tables`
 use std::fmt::Write as _;
 
@@ -11,7 +11,6 @@ use tomolab_simulator::dose::{StandardBreast, ViewBeam, standard_view_dose};
 use tomolab_simulator::mc::McConfig;
 
 const THICKNESSES: [f64; 10] = [20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0];
-const GLANDULARITIES: [f64; 6] = [0.01, 0.1, 0.25, 0.5, 0.75, 1.0];
 const ANGLES: [f64; 7] = [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0];
 
 fn layers(filter: &str, mm: f64) -> Result<Vec<FilterLayer>, Box<dyn std::error::Error>> {
@@ -29,35 +28,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
              # Command: cargo run --release -p tomolab-simulator --example make_dose_tables\n"
         )
     };
-    // c: ratio of MGD/K at glandularity G to that at 50 %, same thickness and beam (correlated sampling: same seed).
-    let beams = [
-        (Target::Mo, "Mo", 0.03, 25.0),
-        (Target::Mo, "Mo", 0.03, 31.0),
-        (Target::W, "Rh", 0.05, 26.0),
-        (Target::W, "Rh", 0.05, 32.0),
-    ];
-    let mut c_csv =
-        header("c factors: MGD/K at glandular weight fraction G relative to G = 0.5 (Dance 2000 definition).");
-    c_csv.push_str("thickness_mm,glandularity,hvl_mm_al,c\n");
-    for &t in &THICKNESSES {
-        for &(target, filter, mm, kvp) in &beams {
-            let config = McConfig { histories: 400_000, batches: 16, seed: 11, stream_offset: 0 };
-            let per_k = |g: f64| -> Result<(f64, f64), Box<dyn std::error::Error>> {
-                let b = StandardBreast::new(t, g);
-                let beam = ViewBeam::new(&arc, 0.0, target, kvp, &layers(filter, mm)?, b.top_mm())?;
-                let d = standard_view_dose(&b, &beam, &config)?;
-                Ok((d.mgd_per_kerma.mean, beam.hvl_mm_al))
-            };
-            let (reference, hvl) = per_k(0.5)?;
-            for &g in &GLANDULARITIES {
-                let c = if g == 0.5 { 1.0 } else { per_k(g)?.0 / reference };
-                writeln!(c_csv, "{t},{g},{hvl:.4},{c:.4}")?;
-            }
-            eprintln!("c: {t} mm, {target:?}/{filter} {kvp} kV (HVL {hvl:.3}) done");
-        }
-    }
-    std::fs::write("data/dose/mc_c_factors.csv", c_csv)?;
-
     // t: MGD per mAs at angle theta relative to 0 deg, same tube output, W/Rh 28 kV, 50 % glandular.
     let mut t_csv = header(
         "t factors: MGD per mAs at projection angle theta relative to 0 deg (Dance 2011 definition), W/Rh 28 kV, G = 0.5.",

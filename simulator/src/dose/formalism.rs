@@ -8,9 +8,11 @@
 //! - `s`: `data/dose/s_factors.csv`, the published spectrum factors. W/Al depends on thickness (Dance et al.,
 //!   Phys Med Biol 54:4361, 2009) and the published table was not available: `data/dose/mc_s_w_al.csv` holds
 //!   our Monte Carlo's W/Al factor against thickness, tied to the published W/Rh factor.
-//! - `c` and `t`: `data/dose/mc_c_factors.csv` and `mc_t_factors.csv`, computed by this crate's Monte
-//!   Carlo on the same model breast (`make_dose_tables` example), because the published tables could not be
-//!   obtained. Both are ratios of Monte Carlo doses, so they carry its physics but not its normalisation.
+//! - `c`: `data/dose/dance_c_factors.csv`, the published Dance 2000 c table (glandularity 0.1-100 %,
+//!   thickness 20-110 mm, HVL 0.30-0.60 mm Al), trilinear.
+//! - `t`: `data/dose/mc_t_factors.csv`, computed by this crate's Monte Carlo on the same model breast
+//!   (`make_dose_tables` example), because the published Dance 2011 tables could not be obtained. It is a ratio
+//!   of Monte Carlo doses, so it carries the Monte Carlo's physics but not its normalisation.
 //!
 //! Outside the tables' HVL range (HVL more than 0.05 mm Al beyond them) the formalism declines; callers fall
 //! back to the Monte Carlo of the model breast.
@@ -27,7 +29,7 @@ use crate::spectrum::FilterLayer;
 const G_CSV: &str = include_str!("../../../data/dose/dance_g_factors.csv");
 const S_CSV: &str = include_str!("../../../data/dose/s_factors.csv");
 const S_W_AL_CSV: &str = include_str!("../../../data/dose/mc_s_w_al.csv");
-const C_CSV: &str = include_str!("../../../data/dose/mc_c_factors.csv");
+const C_CSV: &str = include_str!("../../../data/dose/dance_c_factors.csv");
 const T_CSV: &str = include_str!("../../../data/dose/mc_t_factors.csv");
 
 /// How far beyond the tables' HVL range the formalism extrapolates, mm Al.
@@ -150,7 +152,7 @@ impl ConversionTables {
         let s_w_al_flat = grid::<2>("mc_s_w_al", &rows("mc_s_w_al", S_W_AL_CSV)?)?;
         let (s_w_al_thickness, s_w_al): (Vec<f64>, Vec<f64>) = s_w_al_flat.iter().map(|r| (r[0], r[1])).unzip();
         // c: thickness_mm, glandularity, hvl_mm_al, c
-        let c_flat = grid::<4>("mc_c_factors", &rows("mc_c_factors", C_CSV)?)?;
+        let c_flat = grid::<4>("dance_c_factors", &rows("dance_c_factors", C_CSV)?)?;
         let (c_thickness, c_glandularity, c_hvl) = (
             axis_of(c_flat.iter().map(|r| r[0])),
             axis_of(c_flat.iter().map(|r| r[1])),

@@ -38,15 +38,29 @@ fn monte_carlo_matches_the_published_g_and_s_factors() {
     );
 }
 
-/// At fixed incident air kerma the MGD falls as the glandular fraction rises (Dance et al. 2000: c > 1 below
-/// 50 % glandularity, < 1 above), and the MGD is exactly proportional to mAs at fixed kerma per mAs.
+/// At fixed incident air kerma the MGD falls as the glandular fraction rises, by the published c factors
+/// (Dance et al. 2000, data/dose/dance_c_factors.csv): the Monte Carlo's MGD/K at G relative to G = 0.5 on the
+/// same model breast and beam matches c within 2 % (measured: within 0.8 % over the whole table at 25-100 %).
 #[test]
-fn dose_per_kerma_falls_as_glandularity_rises() {
-    let per_k: Vec<f64> = [0.1, 0.5, 1.0]
-        .iter()
-        .map(|&g| w_rh_28(&StandardBreast::new(50.0, g), 0.0, 300_000).mgd_per_kerma.mean)
-        .collect();
-    assert!(per_k[0] > per_k[1] * 1.1 && per_k[1] > per_k[2] * 1.1, "{per_k:?}");
+fn dose_per_kerma_against_glandularity_follows_the_published_c_factors() {
+    let tables = ConversionTables::embedded().unwrap();
+    for thickness in [30.0, 70.0] {
+        let per_k = |g: f64| w_rh_28(&StandardBreast::new(thickness, g), 0.0, 300_000);
+        let reference = per_k(0.5);
+        let mut previous = f64::INFINITY;
+        for g in [0.001, 0.25, 0.75, 1.0] {
+            let d = per_k(g);
+            let c_mc = d.mgd_per_kerma.mean / reference.mgd_per_kerma.mean;
+            let c_published = tables.c(thickness, g, d.hvl_mm_al).unwrap();
+            assert!(
+                (c_mc / c_published - 1.0).abs() < 0.02,
+                "{thickness} mm, G {g}: MC c {c_mc:.4} vs published {c_published:.4} (HVL {:.3})",
+                d.hvl_mm_al
+            );
+            assert!(c_mc < previous, "c must fall as G rises: {c_mc} after {previous}");
+            previous = c_mc;
+        }
+    }
 }
 
 /// Per-view dose against projection angle for the same tube output (Sechopoulos et al., Med Phys 34:221,
