@@ -127,3 +127,23 @@ pub fn mock_sim(faults: Vec<tomolab_hal::mock::ScheduledFault>) -> (MockUnit, Mo
     let sim = SimUnit::new(unit.devices(), sim_device(), Duration::from_millis(1));
     (unit, sim)
 }
+
+/// Every HAL contract suite against fresh bridge devices from `make`, with the mock unit's limits.
+pub fn contract_suites<T, G, D, P, I>(mut make: impl FnMut() -> Devices<T, G, D, P, I>)
+where
+    T: tomolab_hal::XrayTube,
+    G: tomolab_hal::Gantry,
+    D: tomolab_hal::Detector,
+    P: tomolab_hal::CompressionPaddle,
+    I: tomolab_hal::Interlocks,
+{
+    use tomolab_hal::contract;
+    contract::tube_suite(|| make().tube, &mock_technique(2.0));
+    contract::gantry_suite(|| make().gantry, MockConfig::default().angle_limit_deg);
+    contract::detector_suite(|| make().detector);
+    contract::paddle_suite(|| make().paddle, MockConfig::default().paddle_force_limit_n);
+    contract::interlocks_suite(|| make().interlocks);
+    let mut d = make();
+    d.tube.set_technique(&mock_technique(1.0)).unwrap();
+    contract::flood_suite(&mut d.detector);
+}

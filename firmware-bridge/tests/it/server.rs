@@ -10,9 +10,7 @@ use tomolab_firmware_bridge::bridge::{BridgeDevices, Endpoints, HeartbeatGuard, 
 use tomolab_firmware_bridge::client::LinkConfig;
 use tomolab_firmware_bridge::device::DeviceConfig;
 use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, ServerHandle, serve};
-use tomolab_hal::XrayTube;
-use tomolab_hal::contract;
-use tomolab_hal::mock::{MockConfig, MockUnit, mock_technique};
+use tomolab_hal::mock::{MockConfig, MockUnit};
 
 use crate::common::*;
 
@@ -56,14 +54,7 @@ fn contract_suites_pass_over_a_pty_and_loopback_tcp() {
         keep.borrow_mut().push((h, hb));
         d
     };
-    contract::tube_suite(|| make().tube, &mock_technique(2.0));
-    contract::gantry_suite(|| make().gantry, MockConfig::default().angle_limit_deg);
-    contract::detector_suite(|| make().detector);
-    contract::paddle_suite(|| make().paddle, MockConfig::default().paddle_force_limit_n);
-    contract::interlocks_suite(|| make().interlocks);
-    let mut d = make();
-    d.tube.set_technique(&mock_technique(1.0)).unwrap();
-    contract::flood_suite(&mut d.detector);
+    contract_suites(make);
 }
 
 #[test]

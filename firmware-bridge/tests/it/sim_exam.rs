@@ -1,7 +1,6 @@
 //! The bridge against the virtual device on virtual time: contract suites and the full exam, bit for bit.
 
 use tomolab_hal::XrayTube;
-use tomolab_hal::contract;
 use tomolab_hal::mock::{MockConfig, mock_technique};
 
 use crate::common::*;
@@ -22,14 +21,7 @@ fn contract_suites_pass_over_the_simulated_links() {
         let (_u, sim) = mock_sim(vec![]);
         sim_bridge(&sim, sim.serial(), sim.frame_stream()).unwrap()
     };
-    contract::tube_suite(|| make().tube, &mock_technique(2.0));
-    contract::gantry_suite(|| make().gantry, MockConfig::default().angle_limit_deg);
-    contract::detector_suite(|| make().detector);
-    contract::paddle_suite(|| make().paddle, MockConfig::default().paddle_force_limit_n);
-    contract::interlocks_suite(|| make().interlocks);
-    let mut d = make();
-    d.tube.set_technique(&mock_technique(1.0)).unwrap();
-    contract::flood_suite(&mut d.detector);
+    contract_suites(make);
 }
 
 #[test]
