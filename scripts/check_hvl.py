@@ -10,6 +10,12 @@ HVL is also computed with our coefficients, which separates "different spectrum
 model" from "different attenuation data". The sensitivity to the anode angle is
 shown with SpekPy spectra generated on the fly at 12 and 16 degrees.
 
+Rows marked "ptb" take their reference HVL from a measured PTB spectrum
+(data/reference/ptb_spectra): the measured spectrum, which already carries the
+tube's Be window and 1 m of air, is filtered by the added filter only. The value
+in the CSV must equal that recomputation (checked here to 0.1 %). For those rows
+SpekPy is also run at the PTB tube's own anode angle.
+
 The markdown table is written between the HVL markers of data/spectra/README.md.
 
 Run: python3 scripts/check_hvl.py
@@ -27,6 +33,7 @@ import tl_hvl as th  # noqa: E402
 import tl_tables as tt  # noqa: E402
 
 REF = os.path.join(os.path.dirname(tc.REPO), "shared", "reference")
+PTB = os.path.join(tc.DATA, "reference", "ptb_spectra")
 TOL = 0.03
 
 # Filter stacks (material, mm) for each published row, in file order.
@@ -42,6 +49,13 @@ BEAMS = [
          variants={"paddle 3 mm PMMA": [("molybdenum", 0.030), ("beryllium", 1.0), ("pmma", 3.0)]}),
     dict(stack=[("rhodium", 0.050), ("beryllium", 1.0), ("pmma", 2.0)], indicative=True,
          variants={"paddle 3 mm PMMA": [("rhodium", 0.050), ("beryllium", 1.0), ("pmma", 3.0)]}),
+    # PTB measured beams: window = the tube's inherent Be + 1000 mm air; "added" = the clinical filter.
+    dict(stack=[("beryllium", 4.0), ("air", 1000.0), ("aluminium", 0.7)], ptb="W_30kV.dat",
+         added=[("aluminium", 0.7)], angle=30.0),
+    dict(stack=[("beryllium", 1.0), ("air", 1000.0), ("molybdenum", 0.030)], ptb="Mo_28kV.dat",
+         added=[("molybdenum", 0.030)], angle=26.0),
+    dict(stack=[("beryllium", 4.0), ("air", 1000.0), ("rhodium", 0.050)], ptb="W_28kV.dat",
+         added=[("rhodium", 0.050)], angle=30.0),
 ]
 
 KEV_TO_J = 1.602176634e-16
@@ -83,6 +97,15 @@ def spc_beam(path: str) -> th.Beam:
     return th.Beam(e - 0.25, 0.5, v * 0.5)
 
 
+def ptb_beam(name: str, kvp: int) -> th.Beam:
+    """PTB measured spectrum: 0.25 keV bins given by their TOP energy, fluence per keV. Bins above the
+    tube voltage hold only spectrometer background and are dropped."""
+    d = np.loadtxt(os.path.join(PTB, name), comments="#")
+    top, per_kev = d[:, 0], d[:, 1]
+    keep = top <= kvp + 1e-9
+    return th.Beam(top[keep] - 0.25, 0.25, per_kev[keep] * 0.25)
+
+
 def tg195_beam() -> th.Beam:
     """TG-195 30 kVp Mo/Mo: the listed energies reproduce TG-195's mean energy (16.8 keV)
     when taken as the LOWER bin edge (as centres the mean is 16.55 keV)."""
@@ -122,6 +145,13 @@ def main():
         if "spc" in beam:
             hs = spc_beam(os.path.join(REF, beam["spc"])).hvl_mm_al([])
             refspec = f"{hs:.4f} ({pct(hs, ref):+.1f} %)"
+        if "ptb" in beam:
+            hp = ptb_beam(beam["ptb"], kvp).hvl_mm_al(beam["added"])
+            assert abs(hp / ref - 1.0) < 1e-3, f"row {i + 1}: CSV {ref} but the PTB spectrum gives {hp:.4f}"
+            refspec = f"{hp:.4f} (measured spectrum + {beam['added'][0][1]:g} mm {beam['added'][0][0]})"
+            ha = spekpy_beam(t, kvp, beam["angle"]).hvl_mm_al(stack)
+            notes.append(f"- row {i + 1}: SpekPy at the PTB tube's own anode angle ({beam['angle']:g} deg): "
+                         f"HVL {ha:.4f} mm Al ({pct(ha, ref):+.1f} %)")
         if beam.get("tg195"):
             bt = tg195_beam()
             hs = bt.hvl_mm_al([])
