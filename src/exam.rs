@@ -20,7 +20,7 @@ use tomolab_phantom::{
 use tomolab_simulator::{DetectorModel, FilterLayer, ProjectorConfig, ScatterModel};
 
 use tomolab_simulator::device::{FaultPlan, FrameRenderer, GantryDynamics, SimConfig, SimUnit};
-use tomolab_simulator::dose::{BudgetDose, Formalism, PhantomDoseConfig};
+use tomolab_simulator::dose::{BudgetDose, Formalism, PhantomDose, PhantomDoseConfig};
 
 use crate::dose_report::{DoseInputs, DoseReport};
 use tomolab_simulator::render::{PhysicsRenderer, RenderConfig};
@@ -431,12 +431,6 @@ fn build_aec(
     })
 }
 
-/// Glandular weight fraction of a breast with glandular volume fraction `f` (Hammerstein densities).
-pub fn glandular_weight_fraction(f: f64) -> f64 {
-    let (g, a) = (1.04 * f, 0.93 * (1.0 - f));
-    g / (g + a)
-}
-
 /// The exam's dose models: the sequencer's budget estimate and the phantom Monte Carlo of the report.
 #[derive(Debug)]
 pub struct ExamDose {
@@ -482,8 +476,18 @@ pub fn prepare_exam(config: &ExamConfig, on_frame: Option<Box<dyn Fn(u64) + Send
         fixed_layers: rc.fixed_layers.clone(),
         support_height_mm: params.support_height_mm,
     };
+    // The budget's formalism uses the glandularity of the breast actually generated (ligaments count as
+    // glandular tissue), the same figure `tomolab dose --phantom` uses.
+    let glandularity = PhantomDose {
+        volume: &volume,
+        materials: phantom.materials(),
+        arc: &preset.geometry,
+        fixed_layers: &rc.fixed_layers,
+    }
+    .glandularity()
+    .context("phantom glandularity")?;
     let dose = ExamDose {
-        budget: BudgetDose::new(formalism, glandular_weight_fraction(params.glandular_fraction)),
+        budget: BudgetDose::new(formalism, glandularity),
         inputs: DoseInputs {
             volume: Arc::clone(&volume),
             materials: phantom.materials().clone(),
