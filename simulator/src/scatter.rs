@@ -27,7 +27,7 @@
 //!   not its source.
 //! - **Glandularity.** A denser breast absorbs more by photoelectric effect, which lowers the SPR slightly;
 //!   the default `glandular_slope` of -0.1 gives +/-5 % between 0 % and 100 % glandular tissue (a modelling
-//!   choice within the "slight" dependence reported above, to be checked by the Monte Carlo of the dose work).
+//!   choice within the "slight" dependence reported above; the Monte Carlo check below is at 50 % only).
 //! - **Angle.** Because `L` is the path along the oblique ray, a projection at angle `theta` sees
 //!   `L = T / cos(theta)` and so a higher SPR, and the scatter field shifts with the source; Sechopoulos et al.
 //!   ("Scatter radiation in digital tomosynthesis of the breast", Med Phys 34:564 (2007)) found with Monte
@@ -35,7 +35,9 @@
 //!   way (growing and becoming asymmetric away from 0 deg). The path-length scaling is our simplification of
 //!   their results; the scatter kernel stays symmetric.
 //!
-//! These parameters are a model, not a fit: the Monte Carlo of the dose issue is meant to check them.
+//! These parameters are a model, not a fit. The Monte Carlo of the dose work checks them: behind the middle of a
+//! 50 mm, 50 % glandular model breast under W/Rh 28 kVp its scatter image gives an SPR of 0.494 against the
+//! model's 0.500 (`scatter_model_agrees_with_the_monte_carlo_spr`, tolerance 10 %).
 
 use crate::error::{SimError, check_at_least};
 use crate::projector::ProjectedImage;

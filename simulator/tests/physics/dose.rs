@@ -91,6 +91,7 @@ fn scatter_model_agrees_with_the_monte_carlo_spr() {
     let mc = img.spr(nx / 2 - 10..nx / 2 + 10, 10..30);
     let model = ScatterModel::default();
     let spr = model.spr_per_cm * 5.0 * (1.0 + model.glandular_slope * (0.5 - 0.5));
+    println!("SPR 50 mm, 50 %: model {spr:.3}, Monte Carlo {mc:.3} ({:+.1} %)", 100.0 * (spr / mc - 1.0));
     assert!((spr / mc - 1.0).abs() < 0.10, "model SPR {spr:.3} vs Monte Carlo {mc:.3}");
 }
 
