@@ -126,6 +126,15 @@ impl ModbusClient {
         Ok(())
     }
 
+    /// The runtime, the connected context (connecting first if needed) and the timeout of one request.
+    fn link(&mut self) -> Result<(&tokio::runtime::Runtime, &mut Context, Duration), BridgeError> {
+        if self.ctx.is_none() {
+            self.connect()?;
+        }
+        let ctx = self.ctx.as_mut().ok_or_else(|| BridgeError::link("modbus not connected"))?;
+        Ok((&self.runtime, ctx, self.timeout))
+    }
+
     fn settle<T>(
         &mut self,
         what: &str,
@@ -150,14 +159,9 @@ impl ModbusClient {
 
 impl RegisterBus for ModbusClient {
     fn read(&mut self, addr: u16, count: u16) -> Result<Vec<u16>, BridgeError> {
-        if self.ctx.is_none() {
-            self.connect()?;
-        }
-        let timeout = self.timeout;
-        let Some(ctx) = self.ctx.as_mut() else { return Err(BridgeError::link("modbus not connected")) };
-        let r = self
-            .runtime
-            .block_on(async { tokio::time::timeout(timeout, ctx.read_holding_registers(addr, count)).await });
+        let (runtime, ctx, timeout) = self.link()?;
+        let r =
+            runtime.block_on(async { tokio::time::timeout(timeout, ctx.read_holding_registers(addr, count)).await });
         let v = self.settle(&format!("read {addr}+{count}"), r)?;
         if v.len() != usize::from(count) {
             self.ctx = None;
@@ -167,14 +171,9 @@ impl RegisterBus for ModbusClient {
     }
 
     fn write(&mut self, addr: u16, values: &[u16]) -> Result<(), BridgeError> {
-        if self.ctx.is_none() {
-            self.connect()?;
-        }
-        let timeout = self.timeout;
-        let Some(ctx) = self.ctx.as_mut() else { return Err(BridgeError::link("modbus not connected")) };
-        let r = self
-            .runtime
-            .block_on(async { tokio::time::timeout(timeout, ctx.write_multiple_registers(addr, values)).await });
+        let (runtime, ctx, timeout) = self.link()?;
+        let r =
+            runtime.block_on(async { tokio::time::timeout(timeout, ctx.write_multiple_registers(addr, values)).await });
         self.settle(&format!("write {addr}+{}", values.len()), r)
     }
 }
