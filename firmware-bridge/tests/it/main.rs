@@ -6,6 +6,10 @@
 mod codec;
 mod common;
 mod faults;
+mod fuzz_modbus;
+mod fuzz_serial;
 mod hil;
+mod modbus_faults;
 mod server;
+mod session_faults;
 mod sim_exam;

@@ -4,5 +4,6 @@
 
 mod bundle;
 mod contract;
+mod fuzz;
 mod geometry;
 mod sequencer;
