@@ -446,8 +446,12 @@ pub fn connect(
     let port = open_serial(&endpoints.serial, Duration::from_millis(5))?;
     let clock = MonotonicTime::default();
     let client = share_client(ControlClient::new(port, clock, link));
-    client.lock().map_err(|_| BridgeError::link("poisoned"))?.handshake()?;
-    let frames = TcpFrameSource::connect(endpoints.frames, clock)?;
+    let token = {
+        let mut c = client.lock().map_err(|_| BridgeError::link("poisoned"))?;
+        c.handshake()?;
+        c.frame_token()
+    };
+    let frames = TcpFrameSource::connect(endpoints.frames, clock, token)?;
     let bus = share_bus(ModbusClient::new(ModbusTarget::Tcp(endpoints.modbus), 1, link.command_timeout)?);
     let devices = Devices {
         tube: BridgeTube::new(client.clone()),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tomolab_hal::{ErrorKind, ExposureRecord, ExposureRequest};
 
 use crate::error::{BridgeError, kind_from_code};
+use crate::frames::FrameToken;
 use crate::message::{
     DeviceHeartbeat, ExposureOutcome, HelloAck, Request, caps, code, error_code, parse_error, parse_record,
 };
@@ -89,7 +90,20 @@ pub struct ControlClient<S, C = MonotonicTime> {
     session: Option<HelloAck>,
     last_tx: Duration,
     next_exposure_id: u32,
+    frame_token: FrameToken,
     stats: LinkStats,
+}
+
+/// A fresh host nonce for HELLO: distinct per handshake within a process and (with high probability) across
+/// processes, so a new host's HELLO is never taken for a retry of an old one. It selects nothing else, so
+/// tests stay deterministic.
+fn host_nonce() -> u32 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let h = std::collections::hash_map::RandomState::new().hash_one((std::process::id(), n));
+    (h as u32) ^ (h >> 32) as u32
 }
 
 enum Attempt {
@@ -110,6 +124,7 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
             session: None,
             last_tx: Duration::ZERO,
             next_exposure_id: 1,
+            frame_token: FrameToken::default(),
             stats: LinkStats::default(),
         }
     }
@@ -122,6 +137,12 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
     /// The device's HELLO_ACK of the open session, if any.
     pub fn session(&self) -> Option<HelloAck> {
         self.session
+    }
+
+    /// The frame-stream token of the open session, shared: it follows every new handshake (0 before the
+    /// first). A frame reader sends it when it connects ([`crate::framesource::TcpFrameSource`]).
+    pub fn frame_token(&self) -> FrameToken {
+        self.frame_token.clone()
     }
 
     /// The link policy.
@@ -222,10 +243,15 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
     /// One attempt: send, then wait for the packet answering `seq` until the deadline.
     fn attempt(&mut self, bytes: &[u8], seq: u16, timeout: Duration) -> Result<Attempt, BridgeError> {
         self.send(bytes)?;
-        let deadline = self.clock.now() + timeout;
+        let mut deadline = self.clock.now() + timeout;
         loop {
             while let Some(p) = self.inbox.pop_front() {
                 if p.kind == code::HEARTBEAT {
+                    // A device heartbeat acking this request: still working on it (a slow frame), so the
+                    // deadline moves on (issue 14 item 7; docs/protocol.md).
+                    if seq != 0 && p.ack == seq {
+                        deadline = self.clock.now() + timeout;
+                    }
                     if let (Ok(hb), Some(s)) = (DeviceHeartbeat::parse(&p.payload), self.session)
                         && hb.session != s.session
                         && p.ack == 0
@@ -286,7 +312,7 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
         self.session = None;
         self.decoder.reset();
         self.inbox.clear();
-        let req = Request::Hello { major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, caps: caps::ALL };
+        let req = Request::Hello { major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, caps: caps::ALL, nonce: host_nonce() };
         let p = self.exchange(&req, self.config.command_timeout, self.config.retries)?;
         if p.kind == code::ERROR {
             let (c, m) = parse_error(&p.payload).unwrap_or((0, String::new()));
@@ -308,6 +334,7 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
             ));
         }
         self.session = Some(ack);
+        self.frame_token.set(ack.frame_token);
         self.stats.handshakes += 1;
         Ok(ack)
     }
@@ -328,16 +355,13 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
             code::OK => Ok(p.payload),
             code::ERROR => {
                 let (c, m) = parse_error(&p.payload).map_err(|e| BridgeError::link(format!("{what}: {e}")))?;
-                if c == error_code::NO_SESSION {
+                if c == error_code::NO_SESSION || c == error_code::STALE_SESSION {
                     self.session = None;
-                    return Err(BridgeError::link(format!("{what}: device has no session (restarted or link lost)")));
+                    return Err(BridgeError::link(format!(
+                        "{what}: device has no session or another one (restarted, link lost, another host)"
+                    )));
                 }
-                let kind = match c {
-                    error_code::BAD_REQUEST => ErrorKind::Other,
-                    error_code::VERSION => ErrorKind::Refused,
-                    c => kind_from_code(c),
-                };
-                Err(BridgeError::new(kind, format!("{what}: {m}")))
+                Err(BridgeError::new(kind_from_code(c), format!("{what}: {m}")))
             }
             other => Err(BridgeError::link(format!("{what}: unexpected answer type {other:#04x}"))),
         }
@@ -358,7 +382,7 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
         let session = self.ensure_session()?;
         let id = self.next_exposure_id;
         self.next_exposure_id = self.next_exposure_id.wrapping_add(1);
-        let req = Request::Expose { id, request: *request };
+        let req = Request::Expose { session, id, request: *request };
         let timeout = self.config.command_timeout + request.backup_time;
         self.stats.requests += 1;
         let (seq, bytes) = self.encode_request(&req);
@@ -375,13 +399,16 @@ impl<S: Read + Write, C: TimeSource> ControlClient<S, C> {
                 return Err(BridgeError::timeout(format!("exposure {id}: outcome unknown after {attempts} queries")));
             }
             self.stats.exposure_queries += 1;
-            let outcome =
-                match self.exchange(&Request::QueryExposure { id }, self.config.command_timeout, self.config.retries) {
-                    Ok(p) => self.answer(p, "query exposure")?,
-                    Err(e) => {
-                        return Err(BridgeError::new(e.kind, format!("exposure {id}: outcome unknown: {}", e.message)));
-                    }
-                };
+            let outcome = match self.exchange(
+                &Request::QueryExposure { session, id },
+                self.config.command_timeout,
+                self.config.retries,
+            ) {
+                Ok(p) => self.answer(p, "query exposure")?,
+                Err(e) => {
+                    return Err(BridgeError::new(e.kind, format!("exposure {id}: outcome unknown: {}", e.message)));
+                }
+            };
             if self.session.map(|s| s.session) != Some(session) {
                 return Err(BridgeError::link(format!(
                     "exposure {id}: device restarted; outcome unknown, not re-sent"

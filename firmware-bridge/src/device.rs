@@ -9,14 +9,18 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use tokio_modbus::ExceptionCode;
 use tomolab_hal::sequencer::Devices;
 use tomolab_hal::{
-    CompressionPaddle, Degrees, Detector, Error, ErrorKind, Frame, Gantry, Interlocks, Newtons, XrayTube,
+    CompressionPaddle, Degrees, Detector, Error, ErrorKind, ExposureRequest, Frame, Gantry, Interlocks, Newtons,
+    Technique, XrayTube,
 };
 
 use crate::error::kind_code;
-use crate::frames::{FrameKind, FrameMessage, data_crc};
+use crate::frames::{FrameKind, FrameMessage, FrameToken, data_crc};
 use crate::message::{
     DeviceHeartbeat, ExposureOutcome, FrameReady, HelloAck, Request, caps, code, encode_error, encode_geometry,
     encode_interlocks, encode_record, error_code,
@@ -37,8 +41,90 @@ pub struct DeviceConfig {
     pub protocol_major: u8,
     /// Frames kept for RESEND_FRAME.
     pub frame_history: usize,
-    /// Seed of session ids (so a restarted device announces a new one).
+    /// Seed of the device's random draws (session ids, frame tokens). A real unit seeds it from a hardware
+    /// RNG at boot; the draws continue across [`VirtualDevice::reset`], so a restarted device announces a new
+    /// session id.
     pub boot_nonce: u32,
+    /// The generator's own technique limits, checked on SET_TECHNIQUE and EXPOSE whatever the host checked.
+    pub limits: GeneratorLimits,
+    /// Compression force window (min, max) in N that the paddle must read for an EXPOSE to fire; `None` is the
+    /// service mode without the compression interlock (QC on a bare detector, the HAL's tube contract suite).
+    pub compression_window_n: Option<(f64, f64)>,
+}
+
+/// The virtual generator's limits (inclusive ranges), those of a typical mammography generator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeneratorLimits {
+    /// Tube voltage, kV (mammography: 20-49 kV).
+    pub kvp: (f64, f64),
+    /// Tube current, mA.
+    pub tube_current_ma: (f64, f64),
+    /// Tube current-time product per exposure, mAs (technique and EXPOSE).
+    pub mas: (f64, f64),
+    /// Longest planned exposure (mAs / mA).
+    pub max_exposure_time: Duration,
+    /// Longest backup time of an EXPOSE (must also be non-zero).
+    pub max_backup_time: Duration,
+    /// Added filter thickness, mm.
+    pub filter_thickness_mm: (f64, f64),
+}
+
+impl Default for GeneratorLimits {
+    fn default() -> Self {
+        Self {
+            kvp: (20.0, 49.0),
+            tube_current_ma: (0.5, 500.0),
+            mas: (0.01, 600.0),
+            max_exposure_time: Duration::from_secs(10),
+            max_backup_time: Duration::from_secs(10),
+            filter_thickness_mm: (0.001, 3.0),
+        }
+    }
+}
+
+fn within(field: &str, value: f64, (lo, hi): (f64, f64), unit: &str) -> Result<(), String> {
+    if value.is_finite() && (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("{field} {value} {unit} outside the generator's limits {lo}..={hi} {unit}"))
+    }
+}
+
+impl GeneratorLimits {
+    /// Checks a technique; the error names the field, its value and the limit.
+    pub fn check_technique(&self, t: &Technique) -> Result<(), String> {
+        within("kvp", t.kvp.get(), self.kvp, "kV")?;
+        within("tube_current", t.tube_current.get(), self.tube_current_ma, "mA")?;
+        within("mas_per_view", t.mas_per_view.get(), self.mas, "mAs")?;
+        within("filter_thickness", t.filter.thickness_mm, self.filter_thickness_mm, "mm")?;
+        self.check_time(t.mas_per_view.get(), t.tube_current.get())
+    }
+
+    fn check_time(&self, mas: f64, ma: f64) -> Result<(), String> {
+        let max_s = self.max_exposure_time.as_secs_f64();
+        let time_s = mas / ma;
+        if time_s.is_finite() && time_s <= max_s {
+            Ok(())
+        } else {
+            Err(format!("exposure time {mas} mAs / {ma} mA = {time_s} s exceeds the generator's {max_s} s"))
+        }
+    }
+
+    /// Checks an exposure request against the limits and the loaded technique (if any).
+    pub fn check_request(&self, r: &ExposureRequest, technique: Option<&Technique>) -> Result<(), String> {
+        within("mas", r.mas.get(), self.mas, "mAs")?;
+        if r.backup_time.is_zero() || r.backup_time > self.max_backup_time {
+            return Err(format!(
+                "backup_time {} ns outside the generator's limits 1..={} ns",
+                r.backup_time.as_nanos(),
+                self.max_backup_time.as_nanos()
+            ));
+        }
+        match technique {
+            Some(t) => self.check_time(r.mas.get(), t.tube_current.get()),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Default for DeviceConfig {
@@ -50,6 +136,8 @@ impl Default for DeviceConfig {
             protocol_major: PROTOCOL_MAJOR,
             frame_history: 4,
             boot_nonce: 0x5EED_0001,
+            limits: GeneratorLimits::default(),
+            compression_window_n: Some((20.0, 200.0)),
         }
     }
 }
@@ -103,13 +191,15 @@ pub struct VirtualDevice<T, G, D, P, I> {
     config: DeviceConfig,
     decoder: PacketDecoder,
     session: Option<u32>,
-    sessions_opened: u32,
-    cache: Option<(u16, Vec<u8>)>,
+    rng: ChaCha8Rng,
+    frame_token: FrameToken,
+    cache: Option<Cached>,
     tx_seq: u16,
     last_rx: Duration,
     last_hb: Option<Duration>,
-    last_exposure: Option<(u32, ExposureOutcome)>,
-    fired_ids: Vec<u32>,
+    technique: Option<Technique>,
+    exposures: SessionExposures,
+    fired: Vec<(u32, u32)>,
     frame_seq: u64,
     recent: VecDeque<FrameMessage>,
     outbox: Vec<FrameMessage>,
@@ -121,6 +211,28 @@ pub struct VirtualDevice<T, G, D, P, I> {
     paddle_target: [u16; 4],
     paddle_result: (f64, f64),
     stats: DeviceStats,
+}
+
+/// The last request answered and its answer (the duplicate cache), keyed on the whole request.
+#[derive(Debug)]
+struct Cached {
+    seq: u16,
+    version: u8,
+    kind: u8,
+    payload: Vec<u8>,
+    answer: Vec<u8>,
+}
+
+/// Exposure bookkeeping of one session: ids strictly increase; only the last one is held (for its retry and
+/// QUERY_EXPOSURE), and DISABLE drops it.
+#[derive(Debug, Default)]
+struct SessionExposures {
+    highest: Option<u32>,
+    last: Option<(u32, ExposureRequest, ExposureOutcome)>,
+}
+
+fn same_request(a: &ExposureRequest, b: &ExposureRequest) -> bool {
+    a.mas.get().to_bits() == b.mas.get().to_bits() && a.backup_time == b.backup_time
 }
 
 fn error_packet_payload<E: Error>(e: &E) -> Vec<u8> {
@@ -142,13 +254,15 @@ where
             config,
             decoder: PacketDecoder::new(),
             session: None,
-            sessions_opened: 0,
+            rng: ChaCha8Rng::seed_from_u64(u64::from(config.boot_nonce)),
+            frame_token: FrameToken::default(),
             cache: None,
             tx_seq: 0,
             last_rx: Duration::ZERO,
             last_hb: None,
-            last_exposure: None,
-            fired_ids: Vec::new(),
+            technique: None,
+            exposures: SessionExposures::default(),
+            fired: Vec::new(),
             frame_seq: 0,
             recent: VecDeque::new(),
             outbox: Vec::new(),
@@ -168,9 +282,62 @@ where
         self.stats
     }
 
-    /// Exposure ids fired, in order (each at most once).
-    pub fn fired_ids(&self) -> &[u32] {
-        &self.fired_ids
+    /// Exposure ids fired (backend `expose` calls), in order, without their sessions; ids repeat across
+    /// sessions (every host starts at 1), see [`Self::fired`].
+    pub fn fired_ids(&self) -> Vec<u32> {
+        self.fired.iter().map(|&(_, id)| id).collect()
+    }
+
+    /// Exposures fired as (session id, exposure id), in order; each pair at most once.
+    pub fn fired(&self) -> &[(u32, u32)] {
+        &self.fired
+    }
+
+    /// The open session's id.
+    pub fn session_id(&self) -> Option<u32> {
+        self.session
+    }
+
+    /// The frame token of the open session, shared: the frame-stream server checks a connecting reader's
+    /// token against it (0 while no session is open).
+    pub fn frame_token(&self) -> FrameToken {
+        self.frame_token.clone()
+    }
+
+    /// Uses this shared cell for the frame token (the frame-stream server holds a clone and checks readers
+    /// against it).
+    pub fn share_frame_token(&mut self, token: FrameToken) {
+        token.set(self.frame_token.get());
+        self.frame_token = token;
+    }
+
+    /// Closes the session: its reply cache, exposure ids and frame token are forgotten.
+    fn close_session(&mut self) {
+        self.session = None;
+        self.cache = None;
+        // The loaded technique is the generator's state, not the session's: it stays for the exposure-time check.
+        self.exposures = SessionExposures::default();
+        self.frame_token.set(0);
+    }
+
+    fn open_session(&mut self) -> (u32, u64) {
+        let previous = self.session.unwrap_or(0);
+        let session = loop {
+            let s = self.rng.next_u32();
+            if s != 0 && s != previous {
+                break s;
+            }
+        };
+        let token = loop {
+            let t = self.rng.next_u64();
+            if t != 0 && t != self.frame_token.get() {
+                break t;
+            }
+        };
+        self.close_session();
+        self.session = Some(session);
+        self.frame_token.set(token);
+        (session, token)
     }
 
     /// Whether a host session is open.
@@ -196,13 +363,10 @@ where
     pub fn reset(&mut self) {
         self.go_safe();
         self.decoder.reset();
-        self.session = None;
-        self.cache = None;
-        self.last_exposure = None;
+        self.close_session();
         self.recent.clear();
         self.outbox.clear();
         self.last_hb = None;
-        self.sessions_opened = self.sessions_opened.wrapping_add(1000);
     }
 
     fn packet(&mut self, kind: u8, ack: u16, payload: Vec<u8>) -> Vec<u8> {
@@ -232,8 +396,7 @@ where
         if self.session.is_some() && now.saturating_sub(self.last_rx) > self.config.link_timeout {
             // Link lost: make safe, close the session; the host must HELLO again.
             self.go_safe();
-            self.session = None;
-            self.cache = None;
+            self.close_session();
         }
         if self.session.is_some()
             && self.last_hb.is_none_or(|t| now.saturating_sub(t) >= self.config.heartbeat_interval)
@@ -257,12 +420,20 @@ where
         if p.kind == code::HEARTBEAT {
             return Vec::new();
         }
-        if let Some((seq, bytes)) = &self.cache
-            && *seq == p.seq
+        if let Some(c) = &self.cache
+            && c.seq == p.seq
         {
-            // A retry of the request just answered: resend the answer, never execute twice.
-            self.stats.duplicates += 1;
-            return bytes.clone();
+            if (c.version, c.kind, c.payload.as_slice()) == (p.version, p.kind, p.payload.as_slice()) {
+                // A retry of the request just answered: resend the answer, never execute twice.
+                self.stats.duplicates += 1;
+                return c.answer.clone();
+            }
+            if p.kind != code::HELLO {
+                // Same number, other request: not a retry. Refused, and the cached answer is kept for the real
+                // retry. (A HELLO is always served: a new host may start at the last request's number.)
+                let payload = encode_error(error_code::SEQ_REUSED, "sequence number reused with a different request");
+                return self.packet(code::ERROR, p.seq, payload);
+            }
         }
         if p.version != self.config.protocol_major {
             let payload = encode_error(error_code::VERSION, "protocol major version not supported");
@@ -277,9 +448,8 @@ where
                 if major != self.config.protocol_major {
                     (code::ERROR, encode_error(error_code::VERSION, "protocol major version not supported"))
                 } else {
-                    self.sessions_opened = self.sessions_opened.wrapping_add(1);
-                    let session = self.config.boot_nonce.wrapping_add(self.sessions_opened);
-                    self.session = Some(session);
+                    // A new session: cache, exposure ids and frame token of the old one are forgotten.
+                    let (session, frame_token) = self.open_session();
                     self.stats.sessions += 1;
                     let ack = HelloAck {
                         major: self.config.protocol_major,
@@ -287,6 +457,7 @@ where
                         caps: caps::ALL,
                         firmware: self.config.firmware,
                         session,
+                        frame_token,
                     };
                     (code::HELLO_ACK, ack.encode())
                 }
@@ -300,7 +471,8 @@ where
             },
         };
         let bytes = self.packet(kind, p.seq, payload);
-        self.cache = Some((p.seq, bytes.clone()));
+        self.cache =
+            Some(Cached { seq: p.seq, version: p.version, kind: p.kind, payload: p.payload, answer: bytes.clone() });
         bytes
     }
 
@@ -328,43 +500,44 @@ where
     }
 
     fn execute(&mut self, request: Request, now: Duration) -> Result<Vec<u8>, Vec<u8>> {
-        let d = &mut self.devices;
         let err = |e: &dyn ErrorLike| encode_error(e.code(), &e.text());
         match request {
             Request::Hello { .. } => Ok(Vec::new()),
-            Request::SetTechnique(t) => d.tube.set_technique(&t).map(|()| Vec::new()).map_err(|e| err(&e)),
-            Request::Prepare => d.tube.prepare().map(|()| Vec::new()).map_err(|e| err(&e)),
-            Request::Expose { id, request } => {
-                if let Some((last, outcome)) = &self.last_exposure
-                    && *last == id
-                {
-                    // Already executed: report, never fire again.
-                    return match outcome {
-                        ExposureOutcome::Done(r) => Ok(encode_record(r)),
-                        ExposureOutcome::Failed(c, m) => Err(encode_error(*c, m)),
-                        ExposureOutcome::Unknown => Err(encode_error(kind_code(ErrorKind::Other), "unknown")),
-                    };
+            Request::SetTechnique(t) => {
+                if let Err(m) = self.config.limits.check_technique(&t) {
+                    return Err(encode_error(error_code::TECHNIQUE_LIMIT, &format!("set technique: {m}")));
                 }
-                self.stats.exposures_fired += 1;
-                self.fired_ids.push(id);
-                let result = d.tube.expose(&request);
-                let (outcome, reply) = match result {
-                    Ok(r) => (ExposureOutcome::Done(r), Ok(encode_record(&r))),
-                    Err(e) => {
-                        let c = kind_code(e.kind());
-                        (ExposureOutcome::Failed(c, e.to_string()), Err(error_packet_payload(&e)))
-                    }
-                };
-                self.last_exposure = Some((id, outcome));
-                reply
+                self.technique = None;
+                self.devices.tube.set_technique(&t).map_err(|e| err(&e))?;
+                self.technique = Some(t);
+                Ok(Vec::new())
             }
-            Request::QueryExposure { id } => Ok(match &self.last_exposure {
-                Some((last, outcome)) if *last == id => outcome.encode(),
-                _ => ExposureOutcome::Unknown.encode(),
-            }),
-            Request::Disable => d.tube.disable().map(|()| Vec::new()).map_err(|e| err(&e)),
+            Request::Prepare => self.devices.tube.prepare().map(|()| Vec::new()).map_err(|e| err(&e)),
+            Request::Expose { session, id, request } => self.expose(session, id, request),
+            Request::QueryExposure { session, id } => {
+                if Some(session) != self.session {
+                    return Err(encode_error(error_code::STALE_SESSION, "query exposure: not this session's id"));
+                }
+                let ex = &self.exposures;
+                Ok(match &ex.last {
+                    Some((last, _, outcome)) if *last == id => outcome.encode(),
+                    _ if ex.highest.is_some_and(|h| id <= h) => ExposureOutcome::Failed(
+                        error_code::EXPOSURE_ID_REUSED,
+                        format!("exposure {id} is no longer held (superseded or disabled)"),
+                    )
+                    .encode(),
+                    _ => ExposureOutcome::Unknown.encode(),
+                })
+            }
+            Request::Disable => {
+                // A stale exposure id never answers OK after DISABLE: the held record is dropped (the ids stay
+                // used).
+                self.exposures.last = None;
+                self.devices.tube.disable().map(|()| Vec::new()).map_err(|e| err(&e))
+            }
             Request::Interlocks => {
                 let open = self.session.is_some();
+                let d = &mut self.devices;
                 d.interlocks
                     .status()
                     .map(|mut s| {
@@ -373,14 +546,14 @@ where
                     })
                     .map_err(|e| err(&e))
             }
-            Request::DetectorGeometry => Ok(encode_geometry(&d.detector.geometry())),
-            Request::Arm => d.detector.arm().map(|()| Vec::new()).map_err(|e| err(&e)),
-            Request::Disarm => d.detector.disarm().map(|()| Vec::new()).map_err(|e| err(&e)),
-            Request::ReadFrame => match d.detector.read_frame() {
+            Request::DetectorGeometry => Ok(encode_geometry(&self.devices.detector.geometry())),
+            Request::Arm => self.devices.detector.arm().map(|()| Vec::new()).map_err(|e| err(&e)),
+            Request::Disarm => self.devices.detector.disarm().map(|()| Vec::new()).map_err(|e| err(&e)),
+            Request::ReadFrame => match self.devices.detector.read_frame() {
                 Ok(f) => Ok(self.push_frame(f, FrameKind::Readout, now)),
                 Err(e) => Err(err(&e)),
             },
-            Request::FloodFrame => match d.detector.flood_frame() {
+            Request::FloodFrame => match self.devices.detector.flood_frame() {
                 Ok(f) => Ok(self.push_frame(f, FrameKind::Flood, now)),
                 Err(e) => Err(err(&e)),
             },
@@ -401,6 +574,69 @@ where
         }
     }
 
+    /// EXPOSE: fires at most once per (session, id), and only within the generator's limits and the
+    /// compression window.
+    fn expose(&mut self, session: u32, id: u32, request: ExposureRequest) -> Result<Vec<u8>, Vec<u8>> {
+        if Some(session) != self.session {
+            return Err(encode_error(error_code::STALE_SESSION, "expose: not this session's id; no beam"));
+        }
+        if let Some((last, held, outcome)) = &self.exposures.last
+            && *last == id
+        {
+            if !same_request(held, &request) {
+                let m = format!("expose: exposure id {id} already used with another request; no beam");
+                return Err(encode_error(error_code::EXPOSURE_ID_REUSED, &m));
+            }
+            // The retry of the last exposure: its record, never a second beam.
+            return match outcome {
+                ExposureOutcome::Done(r) => Ok(encode_record(r)),
+                ExposureOutcome::Failed(c, m) => Err(encode_error(*c, m)),
+                ExposureOutcome::Unknown => Err(encode_error(kind_code(ErrorKind::Other), "unknown")),
+            };
+        }
+        if let Some(h) = self.exposures.highest
+            && id <= h
+        {
+            let m = format!("expose: exposure id {id} already used in this session (last {h}); no beam");
+            return Err(encode_error(error_code::EXPOSURE_ID_REUSED, &m));
+        }
+        self.exposures.highest = Some(id);
+        let (outcome, reply) = match self.check_exposure(&request) {
+            Err((c, m)) => (ExposureOutcome::Failed(c, m.clone()), Err(encode_error(c, &m))),
+            Ok(()) => {
+                self.stats.exposures_fired += 1;
+                self.fired.push((session, id));
+                match self.devices.tube.expose(&request) {
+                    Ok(r) => (ExposureOutcome::Done(r), Ok(encode_record(&r))),
+                    Err(e) => {
+                        let c = kind_code(e.kind());
+                        (ExposureOutcome::Failed(c, e.to_string()), Err(error_packet_payload(&e)))
+                    }
+                }
+            }
+        };
+        self.exposures.last = Some((id, request, outcome));
+        reply
+    }
+
+    /// The device's own checks before a beam: generator limits, then the compression window.
+    fn check_exposure(&mut self, request: &ExposureRequest) -> Result<(), (u8, String)> {
+        let limit = |m: String| (error_code::TECHNIQUE_LIMIT, format!("expose: {m}; no beam"));
+        self.config.limits.check_request(request, self.technique.as_ref()).map_err(limit)?;
+        if let Some((lo, hi)) = self.config.compression_window_n {
+            let force = self.devices.paddle.state().map(|c| c.force.get()).map_err(|e| {
+                (error_code::NO_COMPRESSION, format!("expose: compression force unreadable ({e}); no beam"))
+            })?;
+            if !(force.is_finite() && (lo..=hi).contains(&force)) {
+                return Err((
+                    error_code::NO_COMPRESSION,
+                    format!("expose: compression force {force} N outside the exposure window {lo}..={hi} N; no beam"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     // ---- Modbus ----
 
     fn in_map(addr: u16, count: u16) -> bool {
@@ -416,11 +652,13 @@ where
         if !Self::in_map(addr, count) {
             return Err(ExceptionCode::IllegalDataAddress);
         }
-        let end = addr + count;
+        // in_map guarantees addr + count <= PADDLE_END, so this cannot wrap.
+        let end = addr.saturating_add(count);
         let overlaps = |lo: u16, hi: u16| addr < hi && end > lo;
         let mut image = vec![0u16; usize::from(PADDLE_END)];
         if overlaps(GANTRY_ANGLE_MDEG, GANTRY_STATUS) {
             let angle = self.devices.gantry.position().map_err(|_| ExceptionCode::ServerDeviceFailure)?.get();
+            // Saturating (`as` on a float): a backend reporting a non-finite angle cannot panic the device.
             let mdeg = (angle * 1000.0).round() as i32;
             image[0..2].copy_from_slice(&i32_to_regs(mdeg));
             image[2..6].copy_from_slice(&f64_to_regs(angle));
@@ -456,15 +694,16 @@ where
         if count == 0 || count > 123 {
             return Err(ExceptionCode::IllegalDataValue);
         }
-        let end = addr + count;
-        let gantry = addr >= GANTRY_TARGET_DEG && end <= GANTRY_END;
-        let paddle = addr >= PADDLE_TARGET_N && end <= PADDLE_COMMAND + 1;
+        // In u32: a range wrapping past 65535 (FC06 at 65535, FC16 at 65520 with 41 registers) must not fold
+        // back onto the command registers (issue 14 item 4).
+        let (start, end) = (u32::from(addr), u32::from(addr) + u32::from(count));
+        let gantry = start >= u32::from(GANTRY_TARGET_DEG) && end <= u32::from(GANTRY_END);
+        let paddle = start >= u32::from(PADDLE_TARGET_N) && end <= u32::from(PADDLE_COMMAND) + 1;
         if !(gantry || paddle) {
             return Err(ExceptionCode::IllegalDataAddress);
         }
         let mut command = None;
-        for (i, &v) in values.iter().enumerate() {
-            let a = addr + i as u16;
+        for (a, &v) in (addr..).zip(values) {
             match a {
                 16..=19 => self.gantry_target[usize::from(a - 16)] = v,
                 20..=23 => self.gantry_speed[usize::from(a - 20)] = v,
@@ -489,7 +728,9 @@ where
         let result = match c {
             GANTRY_CMD_MOVE => g.move_to(angle()?),
             GANTRY_CMD_SWEEP => {
-                if !speed.is_finite() {
+                // The controller's own speed range: 1e-300 deg/s would make an AWAIT last 1e300 s (issue 14
+                // item 5); whatever the backend does with it, such a value never leaves the wire decoder.
+                if !(speed.is_finite() && (MIN_SWEEP_SPEED..=MAX_SWEEP_SPEED).contains(&speed)) {
                     return Err(ExceptionCode::IllegalDataValue);
                 }
                 g.start_sweep(angle()?, speed)

@@ -143,6 +143,12 @@ impl FrameDecoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes buffered (at most one incomplete frame of the accepted size once [`Self::next_frame`] returned
+    /// `None`).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Drops buffered bytes (after a reconnect).
     pub fn reset(&mut self) {
         self.buf.clear();
@@ -229,5 +235,42 @@ impl FrameDecoder {
         }
         let data = pixels.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<f32>>();
         Ok(FrameMessage { seq, view, kind, timestamp, frame: Frame { cols, rows, data } })
+    }
+}
+
+/// First bytes a frame reader sends after connecting: magic "TLFS" then the session's frame token (u64 le).
+pub const STREAM_HELLO_MAGIC: [u8; 4] = *b"TLFS";
+/// Length of the reader's stream hello.
+pub const STREAM_HELLO_LEN: usize = 12;
+
+/// The stream hello a reader sends on connect, carrying the frame token of its control session.
+pub fn encode_stream_hello(token: u64) -> [u8; STREAM_HELLO_LEN] {
+    let mut out = [0u8; STREAM_HELLO_LEN];
+    out[..4].copy_from_slice(&STREAM_HELLO_MAGIC);
+    out[4..].copy_from_slice(&token.to_le_bytes());
+    out
+}
+
+/// The token of a stream hello; `None` if the bytes are not one (wrong magic) or carry token 0 (no session).
+pub fn parse_stream_hello(bytes: &[u8]) -> Option<u64> {
+    let (magic, token) = bytes.split_first_chunk::<4>()?;
+    let token: [u8; 8] = token.try_into().ok()?;
+    let token = u64::from_le_bytes(token);
+    (*magic == STREAM_HELLO_MAGIC && token != 0).then_some(token)
+}
+
+/// The frame token of the open control session, shared between the device (which draws it on HELLO and clears
+/// it when the session closes) and the frame-stream server or reader (which checks or sends it). 0: no session.
+#[derive(Debug, Clone, Default)]
+pub struct FrameToken(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl FrameToken {
+    /// The current token (0 when no session is open).
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// Replaces the token.
+    pub fn set(&self, token: u64) {
+        self.0.store(token, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -1,12 +1,12 @@
 //! Host-side receivers of the detector frame stream.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::client::TimeSource;
 use crate::error::BridgeError;
-use crate::frames::{FrameDecoder, FrameMessage};
+use crate::frames::{FrameDecoder, FrameMessage, FrameToken, encode_stream_hello};
 
 /// Delivers frame `seq` from the frame stream, intact, or an error.
 pub trait FrameSource {
@@ -71,32 +71,51 @@ impl<R: Read, C: TimeSource> FrameSource for StreamFrameSource<R, C> {
     }
 }
 
-/// The frame stream over TCP; reconnects after a link error.
+/// A TCP stream whose end of file is an error (the device closed the stream: reconnect).
+#[derive(Debug)]
+struct TcpReader(TcpStream);
+
+impl Read for TcpReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf)? {
+            0 if !buf.is_empty() => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the device")),
+            n => Ok(n),
+        }
+    }
+}
+
+/// The frame stream over TCP; reconnects after a link error (or when the device closes the stream, as it does
+/// when the control session changes). On every connect it sends the stream hello with the control session's
+/// frame token (see `docs/protocol.md`): the device serves only the reader of the open session.
 #[derive(Debug)]
 pub struct TcpFrameSource<C> {
     addr: SocketAddr,
     clock: C,
+    token: FrameToken,
     read_timeout: Duration,
-    inner: Option<StreamFrameSource<TcpStream, C>>,
+    inner: Option<StreamFrameSource<TcpReader, C>>,
 }
 
 impl<C: TimeSource + Clone> TcpFrameSource<C> {
-    /// Connects to the device's frame port.
-    pub fn connect(addr: SocketAddr, clock: C) -> Result<Self, BridgeError> {
-        let mut s = Self { addr, clock, read_timeout: Duration::from_millis(20), inner: None };
+    /// Connects to the device's frame port, presenting the token of the control session (take it from
+    /// [`ControlClient::frame_token`](crate::client::ControlClient::frame_token) after the handshake; the
+    /// current value is read on every reconnect).
+    pub fn connect(addr: SocketAddr, clock: C, token: FrameToken) -> Result<Self, BridgeError> {
+        let mut s = Self { addr, clock, token, read_timeout: Duration::from_millis(20), inner: None };
         s.reconnect()?;
         Ok(s)
     }
 
     fn reconnect(&mut self) -> Result<(), BridgeError> {
         self.inner = None;
-        let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
             .map_err(|e| BridgeError::link(format!("frame stream connect {}: {e}", self.addr)))?;
         stream
             .set_read_timeout(Some(self.read_timeout))
             .and_then(|()| stream.set_nodelay(true))
+            .and_then(|()| stream.write_all(&encode_stream_hello(self.token.get())))
             .map_err(|e| BridgeError::link(format!("frame stream: {e}")))?;
-        self.inner = Some(StreamFrameSource::new(stream, self.clock.clone()));
+        self.inner = Some(StreamFrameSource::new(TcpReader(stream), self.clock.clone()));
         Ok(())
     }
 }

@@ -19,13 +19,17 @@
 //! - [`regs`]: the Modbus register map of gantry and paddle (documented in `docs/modbus.md`).
 //! - [`client`], [`framesource`], [`modbus`]: the host ends. Every request has a deadline and bounded retries
 //!   with the same sequence number (the device answers a repeat from its cache and never executes twice); an
-//!   exposure is never re-sent blindly: the client asks the device what became of the exposure id first. Every
+//!   exposure is never re-sent blindly: the client asks the device what became of the exposure id first. An
+//!   exposure is named by (session, id): the session id is drawn fresh by the device on every HELLO, so nothing
+//!   of an earlier host process, a closed session or a replayed packet ever fires (protocol 2). Every
 //!   Modbus call runs under a timeout; after a timeout or link error the context is dropped and reopened.
 //! - [`device`]: the virtual device, generic over any backend (`T: XrayTube, G: Gantry, ...`): the device side
-//!   of all three protocols as a sans-I/O state machine that is told the time. It goes safe (tube disabled,
+//!   of all three protocols as a sans-I/O state machine that is told the time. It defends itself: generator
+//!   limits on every technique and exposure, and no beam outside the compression window. It goes safe (tube disabled,
 //!   motion stopped, detector disarmed, paddle released) when the host's heartbeat stops.
 //! - [`server`]: the virtual device served over a serial port or a pseudo-terminal, Modbus TCP and a TCP frame
-//!   port, with the backend built inside its own thread from a `Send` factory (so `!Send` backends such as the
+//!   port (served only to the reader presenting its control session's frame token), with the backend built
+//!   inside its own thread from a `Send` factory (so `!Send` backends such as the
 //!   mock work). The physics simulator plugs in the same way: a factory returning its devices.
 //! - [`sim`] and [`fault`]: host and device on virtual time in one thread, and a seeded fault injector that wraps
 //!   any byte stream. The fault suite runs thousands of exams through them in seconds.

@@ -55,6 +55,20 @@ pub mod error_code {
     pub const BAD_REQUEST: u8 = 0x41;
     /// The protocol major version is not supported.
     pub const VERSION: u8 = 0x42;
+    /// EXPOSE or QUERY_EXPOSURE carried a session id other than the open session's (a request of an earlier
+    /// host process, a replayed packet): never executed.
+    pub const STALE_SESSION: u8 = 0x43;
+    /// EXPOSE with an exposure id already used in this session (with another request, or not the last one,
+    /// or before a DISABLE): refused, no beam.
+    pub const EXPOSURE_ID_REUSED: u8 = 0x44;
+    /// A request reused the sequence number of the last request with different contents: refused, not
+    /// executed and not answered from the cache.
+    pub const SEQ_REUSED: u8 = 0x45;
+    /// A technique or exposure outside the generator's limits (kV, mA, mAs, exposure time, backup time,
+    /// filter thickness): refused, no beam.
+    pub const TECHNIQUE_LIMIT: u8 = 0x46;
+    /// EXPOSE with the compression force outside the device's exposure window: refused, no beam.
+    pub const NO_COMPRESSION: u8 = 0x47;
 }
 
 /// Capability bits announced in HELLO / HELLO_ACK.
@@ -84,13 +98,17 @@ pub enum Request {
         minor: u8,
         /// Capabilities the host wants.
         caps: u32,
+        /// Host nonce, fresh for every handshake: a HELLO with another nonce is a new host, never a retry.
+        nonce: u32,
     },
     /// Load a technique.
     SetTechnique(Technique),
     /// Prepare the tube.
     Prepare,
-    /// Fire exposure `id` (host-chosen, never reused within a session).
+    /// Fire exposure `id` (host-chosen, strictly increasing within a session).
     Expose {
+        /// Session id from HELLO_ACK: the device refuses any other.
+        session: u32,
         /// Exposure id.
         id: u32,
         /// The request.
@@ -98,6 +116,8 @@ pub enum Request {
     },
     /// What became of exposure `id`?
     QueryExposure {
+        /// Session id from HELLO_ACK.
+        session: u32,
         /// Exposure id.
         id: u32,
     },
@@ -216,7 +236,7 @@ impl Request {
     pub fn payload(&self) -> Vec<u8> {
         let w = PayloadWriter::default();
         match self {
-            Self::Hello { major, minor, caps } => w.u8(*major).u8(*minor).u32(*caps),
+            Self::Hello { major, minor, caps, nonce } => w.u8(*major).u8(*minor).u32(*caps).u32(*nonce),
             Self::SetTechnique(t) => w
                 .f64(t.kvp.get())
                 .f64(t.tube_current.get())
@@ -228,8 +248,10 @@ impl Request {
                     FocalSpot::Large => 0,
                     FocalSpot::Small => 1,
                 }),
-            Self::Expose { id, request } => w.u32(*id).f64(request.mas.get()).u64(nanos(request.backup_time)),
-            Self::QueryExposure { id } => w.u32(*id),
+            Self::Expose { session, id, request } => {
+                w.u32(*session).u32(*id).f64(request.mas.get()).u64(nanos(request.backup_time))
+            }
+            Self::QueryExposure { session, id } => w.u32(*session).u32(*id),
             Self::ResendFrame { seq } => w.u64(*seq),
             Self::Prepare
             | Self::Disable
@@ -247,7 +269,12 @@ impl Request {
     pub fn parse(kind: u8, payload: &[u8]) -> Result<Self, FieldError> {
         let mut r = PayloadReader::new(payload);
         let req = match kind {
-            code::HELLO => Self::Hello { major: r.u8("major")?, minor: r.u8("minor")?, caps: r.u32("caps")? },
+            code::HELLO => Self::Hello {
+                major: r.u8("major")?,
+                minor: r.u8("minor")?,
+                caps: r.u32("caps")?,
+                nonce: r.u32("nonce")?,
+            },
             code::SET_TECHNIQUE => {
                 let kvp = Kilovolts::new(r.f64("kvp")?).map_err(|_| FieldError("kvp"))?;
                 let tube_current =
@@ -273,13 +300,14 @@ impl Request {
             }
             code::PREPARE => Self::Prepare,
             code::EXPOSE => Self::Expose {
+                session: r.u32("session")?,
                 id: r.u32("exposure_id")?,
                 request: ExposureRequest {
                     mas: MilliampereSeconds::new(r.f64("mas")?).map_err(|_| FieldError("mas"))?,
                     backup_time: Duration::from_nanos(r.u64("backup_time_ns")?),
                 },
             },
-            code::QUERY_EXPOSURE => Self::QueryExposure { id: r.u32("exposure_id")? },
+            code::QUERY_EXPOSURE => Self::QueryExposure { session: r.u32("session")?, id: r.u32("exposure_id")? },
             code::DISABLE => Self::Disable,
             code::INTERLOCKS => Self::Interlocks,
             code::DETECTOR_GEOMETRY => Self::DetectorGeometry,
@@ -306,8 +334,11 @@ pub struct HelloAck {
     pub caps: u32,
     /// Firmware version (major, minor, patch).
     pub firmware: (u16, u16, u16),
-    /// Session id: changes on every HELLO and device restart.
+    /// Session id: drawn fresh on every HELLO and device restart (never 0, never the previous one).
     pub session: u32,
+    /// Frame-stream token of this session: the frame reader sends it on connect; the device serves the frame
+    /// stream only to a connection that presented the open session's token.
+    pub frame_token: u64,
 }
 
 impl HelloAck {
@@ -321,6 +352,7 @@ impl HelloAck {
             .u16(self.firmware.1)
             .u16(self.firmware.2)
             .u32(self.session)
+            .u64(self.frame_token)
             .0
     }
     /// Parses the payload.
@@ -332,6 +364,7 @@ impl HelloAck {
             caps: r.u32("caps")?,
             firmware: (r.u16("fw_major")?, r.u16("fw_minor")?, r.u16("fw_patch")?),
             session: r.u32("session")?,
+            frame_token: r.u64("frame_token")?,
         };
         r.finish("payload length")?;
         Ok(ack)

@@ -35,6 +35,11 @@ pub const GANTRY_CMD_AWAIT: u16 = 3;
 /// Stop all motion.
 pub const GANTRY_CMD_STOP: u16 = 4;
 
+/// Slowest sweep the controller accepts, degrees per second (slower: exception 03).
+pub const MIN_SWEEP_SPEED: f64 = 0.001;
+/// Fastest sweep the controller accepts, degrees per second (faster: exception 03).
+pub const MAX_SWEEP_SPEED: f64 = 100.0;
+
 /// Paddle force, u16 in 0.1 N (read-only; reading samples force and thickness).
 pub const PADDLE_FORCE_DN: u16 = 100;
 /// Paddle thickness, u16 in 0.01 mm (read-only; reading samples force and thickness).
@@ -94,6 +99,8 @@ pub fn i32_to_regs(v: i32) -> [u16; 2] {
 }
 
 /// Joins two registers (high word first) into an i32.
+/// Joins two registers (high word first) into an i32; missing registers read as 0.
 pub fn regs_to_i32(r: &[u16]) -> i32 {
-    ((u32::from(r[0]) << 16) | u32::from(r[1])) as i32
+    let w = |i: usize| u32::from(r.get(i).copied().unwrap_or(0));
+    ((w(0) << 16) | w(1)) as i32
 }

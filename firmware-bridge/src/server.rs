@@ -8,18 +8,24 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio_modbus::{ExceptionCode, Request, Response};
 use tomolab_hal::sequencer::Devices;
 use tomolab_hal::{CompressionPaddle, Detector, Gantry, Interlocks, XrayTube};
 
 use crate::device::{DeviceConfig, VirtualDevice};
-use crate::frames::encode_frame;
+use crate::frames::{FrameToken, STREAM_HELLO_LEN, encode_frame, parse_stream_hello};
+use crate::message::{DeviceHeartbeat, code};
+use crate::modbus::{
+    EX_GATEWAY_TARGET_FAILED, EX_SERVER_DEVICE_BUSY, EX_SERVER_DEVICE_FAILURE, MbapDecoder, MbapFrame, PduRequest,
+    RtuDecoder, RtuFrame, UNIT_ID, decode_request_pdu, exception_pdu,
+};
+use crate::wire::{Packet, PacketDecoder, encode_packet};
 
 /// Where the control link is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +65,17 @@ pub struct ServerHandle {
     /// Bound frame-stream address.
     pub frames_addr: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
     threads: Vec<JoinHandle<()>>,
     _pty_slave: Option<serialport::TTYPort>,
 }
 
 impl ServerHandle {
+    /// Times the device thread failed (a backend panicked) and restarted after going safe.
+    pub fn device_failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
     /// Stops the server and waits for its threads.
     pub fn shutdown(mut self) {
         self.stop_and_join();
@@ -90,49 +102,27 @@ impl Drop for ServerHandle {
     }
 }
 
-enum ModbusOp {
-    Read { addr: u16, count: u16, input: bool },
-    Write { addr: u16, values: Vec<u16>, single: bool },
-}
-
-type ModbusReply = tokio::sync::oneshot::Sender<Result<Response, ExceptionCode>>;
+/// A Modbus request for the device thread, and where its answer PDU goes.
+type ModbusReply = mpsc::SyncSender<Vec<u8>>;
 
 enum Event {
-    Serial(Vec<u8>),
-    Modbus(ModbusOp, ModbusReply),
+    /// Serial bytes and the time (since the server started) they arrived.
+    Serial(Vec<u8>, Duration),
+    Modbus(PduRequest, ModbusReply),
 }
 
-struct Service {
-    tx: mpsc::Sender<Event>,
-}
+/// Longest wait of a Modbus connection for the device thread's answer; then it answers exception 06 (busy).
+const MODBUS_DEVICE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Modbus connections served at once; further connections are closed at once.
+const MAX_MODBUS_CONNECTIONS: usize = 8;
+/// Longest time the keepalive vouches for one running request (a slow frame); past it the host's timeouts run.
+const MAX_KEEPALIVE: Duration = Duration::from_secs(120);
+/// Consecutive device failures after which the device thread gives up (after going safe) and exits.
+const MAX_DEVICE_FAILURES: u32 = 8;
 
-type ServiceFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, ExceptionCode>> + Send>>;
-
-impl tokio_modbus::server::Service for Service {
-    type Request = Request<'static>;
-    type Response = Response;
-    type Exception = ExceptionCode;
-    type Future = ServiceFuture;
-
-    fn call(&self, req: Self::Request) -> Self::Future {
-        let op = match req {
-            Request::ReadHoldingRegisters(addr, count) => ModbusOp::Read { addr, count, input: false },
-            Request::ReadInputRegisters(addr, count) => ModbusOp::Read { addr, count, input: true },
-            Request::WriteSingleRegister(addr, v) => ModbusOp::Write { addr, values: vec![v], single: true },
-            Request::WriteMultipleRegisters(addr, values) => {
-                ModbusOp::Write { addr, values: values.into_owned(), single: false }
-            }
-            _ => return Box::pin(std::future::ready(Err(ExceptionCode::IllegalFunction))),
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.tx.send(Event::Modbus(op, reply)).is_err() {
-            return Box::pin(std::future::ready(Err(ExceptionCode::ServerDeviceFailure)));
-        }
-        Box::pin(async move { answer.await.unwrap_or(Err(ExceptionCode::ServerDeviceFailure)) })
-    }
-}
-
-fn modbus_op<T, G, D, P, I>(dev: &mut VirtualDevice<T, G, D, P, I>, op: ModbusOp) -> Result<Response, ExceptionCode>
+/// Executes a decoded Modbus request on the device: the answer PDU (normal or exception). This is what the
+/// device thread runs for every Modbus request the connection threads decoded.
+pub fn execute_modbus<T, G, D, P, I>(dev: &mut VirtualDevice<T, G, D, P, I>, req: &PduRequest) -> Vec<u8>
 where
     T: XrayTube,
     G: Gantry,
@@ -140,18 +130,13 @@ where
     P: CompressionPaddle,
     I: Interlocks,
 {
-    match op {
-        ModbusOp::Read { addr, count, input } => dev
-            .modbus_read(addr, count)
-            .map(|v| if input { Response::ReadInputRegisters(v) } else { Response::ReadHoldingRegisters(v) }),
-        ModbusOp::Write { addr, values, single } => {
-            dev.modbus_write(addr, &values)?;
-            Ok(if single {
-                Response::WriteSingleRegister(addr, values[0])
-            } else {
-                Response::WriteMultipleRegisters(addr, values.len() as u16)
-            })
-        }
+    let result = match req {
+        PduRequest::Read { addr, count, .. } => dev.modbus_read(*addr, *count),
+        PduRequest::Write { addr, values, .. } => dev.modbus_write(*addr, values).map(|()| Vec::new()),
+    };
+    match result {
+        Ok(regs) => req.answer(&regs),
+        Err(e) => exception_pdu(req.function(), u8::from(e)),
     }
 }
 
@@ -166,7 +151,11 @@ where
     I: Interlocks + 'static,
 {
     let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel::<Event>();
+    // The server's clock: serial bytes are stamped when they arrive, so a slow request on the device thread
+    // (a frame that takes longer than the link watchdog) does not make the host's heartbeats look late.
+    let start = Instant::now();
     let mut threads = Vec::new();
     let io_err = |e: serialport::Error| std::io::Error::other(e.to_string());
 
@@ -195,7 +184,7 @@ where
                 match reader.read(&mut buf) {
                     Ok(0) => std::thread::sleep(Duration::from_millis(1)),
                     Ok(n) => {
-                        if tx.send(Event::Serial(buf[..n].to_vec())).is_err() {
+                        if tx.send(Event::Serial(buf[..n].to_vec(), start.elapsed())).is_err() {
                             return;
                         }
                     }
@@ -224,6 +213,8 @@ where
     // Frame stream.
     let mut frames_addr = None;
     let mut frame_tx: Option<mpsc::Sender<Vec<u8>>> = None;
+    // The open session's frame token (issue 14 item 6): shared with the device, checked on connect.
+    let frame_token = FrameToken::default();
     if let Some(addr) = config.frames {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -231,24 +222,18 @@ where
         let (ftx, frx) = mpsc::channel::<Vec<u8>>();
         frame_tx = Some(ftx);
         let stop = stop.clone();
+        let token = frame_token.clone();
         threads.push(std::thread::spawn(move || {
-            let mut conn: Option<TcpStream> = None;
-            let accept = |conn: &mut Option<TcpStream>| {
-                while let Ok((s, _)) = listener.accept() {
-                    let ok = s.set_nonblocking(false).is_ok()
-                        && s.set_nodelay(true).is_ok()
-                        && s.set_write_timeout(Some(Duration::from_secs(1))).is_ok();
-                    if ok {
-                        *conn = Some(s);
-                    }
-                }
-            };
+            // The reader of the open session and the token it presented; connections still owing their stream
+            // hello wait in `pending` (bounded, with a deadline) and never touch `conn` unless the token is right.
+            let mut conn: Option<(TcpStream, u64)> = None;
+            let mut pending: Vec<PendingReader> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                accept(&mut conn);
+                admit_readers(&listener, &mut pending, &mut conn, &token);
                 match frx.recv_timeout(Duration::from_millis(10)) {
                     Ok(bytes) => {
-                        accept(&mut conn);
-                        if let Some(c) = conn.as_mut()
+                        admit_readers(&listener, &mut pending, &mut conn, &token);
+                        if let Some((c, _)) = conn.as_mut()
                             && c.write_all(&bytes).is_err()
                         {
                             conn = None;
@@ -262,40 +247,216 @@ where
     }
     drop(tx);
 
+    // The serial writer is shared with the keepalive thread: while the device thread is busy with a request (a
+    // slow frame), the keepalive thread tells the host so with heartbeats acking that request, and the host
+    // waits on (issue 14 item 7).
+    let serial_writer = serial_writer.map(|w| Arc::new(std::sync::Mutex::new(w)));
+    let busy = Arc::new(std::sync::Mutex::new(None::<(Busy, Instant)>));
+    if let Some(w) = serial_writer.clone() {
+        let (busy, stop) = (busy.clone(), stop.clone());
+        let (interval, major) = (config.device.heartbeat_interval, config.device.protocol_major);
+        threads.push(std::thread::spawn(move || keepalive(&w, &busy, &stop, interval, major, start)));
+    }
+
     // The device thread.
     let device_config = config.device;
     let stop_dev = stop.clone();
+    let failed = failures.clone();
     threads.push(std::thread::spawn(move || {
         let mut dev = VirtualDevice::new(factory(), device_config);
-        let start = Instant::now();
-        let mut write = |bytes: Vec<u8>| {
-            if let Some(w) = serial_writer.as_mut()
+        dev.share_frame_token(frame_token);
+        let write = |bytes: Vec<u8>| {
+            if let Some(w) = serial_writer.as_ref()
                 && !bytes.is_empty()
+                && let Ok(mut w) = w.lock()
             {
                 let _ = w.write_all(&bytes).and_then(|()| w.flush());
             }
         };
+        // The server's own view of the requests (sequence numbers only), for the keepalive.
+        let mut peek = PacketDecoder::new();
+        let mut consecutive = 0u32;
         while !stop_dev.load(Ordering::Relaxed) {
-            match rx.recv_timeout(Duration::from_millis(2)) {
-                Ok(Event::Serial(bytes)) => write(dev.on_serial_bytes(&bytes, start.elapsed())),
-                Ok(Event::Modbus(op, reply)) => {
-                    let _ = reply.send(modbus_op(&mut dev, op));
+            // A backend that panics must not kill the device thread silently (issue 14 item 5): the request
+            // fails (Modbus: exception 04), the device goes safe and restarts (session closed), and serving
+            // goes on; after repeated failures the thread exits, safe.
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                let mut first = match rx.recv_timeout(Duration::from_millis(2)) {
+                    Ok(ev) => Some(ev),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    // No transport left: keep the watchdog running until stopped.
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        std::thread::sleep(Duration::from_millis(2));
+                        None
+                    }
+                };
+                // Everything that arrived meanwhile is handled before the watchdog looks at the link.
+                // (Bounded, so a flood of requests cannot starve the heartbeats and the watchdog.)
+                let mut handled = 0;
+                while let Some(ev) = first.take().or_else(|| (handled < 64).then(|| rx.try_recv().ok()).flatten()) {
+                    handled += 1;
+                    match ev {
+                        Event::Serial(bytes, at) => {
+                            let request = peek
+                                .push(&bytes)
+                                .into_iter()
+                                .filter_map(Result::ok)
+                                .rfind(|p| p.kind != code::HEARTBEAT && p.seq != 0);
+                            set_busy(&busy, request.map(|p| Busy { seq: p.seq, session: dev.session_id() }));
+                            let out = dev.on_serial_bytes(&bytes, at);
+                            set_busy(&busy, None);
+                            write(out);
+                        }
+                        Event::Modbus(req, reply) => {
+                            // A panicking command is answered with exception 04 once the device is safe.
+                            let answer = catch_unwind(AssertUnwindSafe(|| execute_modbus(&mut dev, &req)))
+                                .unwrap_or_else(|_| {
+                                    failed.fetch_add(1, Ordering::Relaxed);
+                                    dev.reset();
+                                    exception_pdu(req.function(), EX_SERVER_DEVICE_FAILURE)
+                                });
+                            let _ = reply.send(answer);
+                        }
+                    }
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                // No transport left: keep the watchdog running until stopped.
-                Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(2)),
+                write(dev.poll(start.elapsed()));
+                for f in dev.take_frames() {
+                    if let Some(ftx) = frame_tx.as_ref() {
+                        let _ = ftx.send(encode_frame(&f));
+                    }
+                }
+            }));
+            if step.is_ok() {
+                consecutive = 0;
+                continue;
             }
-            write(dev.poll(start.elapsed()));
-            for f in dev.take_frames() {
-                if let Some(ftx) = frame_tx.as_ref() {
-                    let _ = ftx.send(encode_frame(&f));
-                }
+            failed.fetch_add(1, Ordering::Relaxed);
+            consecutive += 1;
+            if catch_unwind(AssertUnwindSafe(|| dev.reset())).is_err() || consecutive >= MAX_DEVICE_FAILURES {
+                break;
             }
         }
-        dev.go_safe();
+        let _ = catch_unwind(AssertUnwindSafe(|| dev.go_safe()));
     }));
 
-    Ok(ServerHandle { pty_path, modbus_addr, modbus_rtu_addr, frames_addr, stop, threads, _pty_slave: pty_slave })
+    Ok(ServerHandle {
+        pty_path,
+        modbus_addr,
+        modbus_rtu_addr,
+        frames_addr,
+        stop,
+        failures,
+        threads,
+        _pty_slave: pty_slave,
+    })
+}
+
+/// The request the device thread is executing: its sequence number, the session, since when.
+#[derive(Debug, Clone, Copy)]
+struct Busy {
+    seq: u16,
+    session: Option<u32>,
+}
+
+fn set_busy(busy: &std::sync::Mutex<Option<(Busy, Instant)>>, b: Option<Busy>) {
+    if let Ok(mut g) = busy.lock() {
+        *g = b.map(|b| (b, Instant::now()));
+    }
+}
+
+/// While the device thread has been busy with one request for a heartbeat interval, sends a device heartbeat
+/// every interval whose `ack` is that request's sequence number: the host's "still working on it".
+fn keepalive(
+    writer: &std::sync::Mutex<Box<dyn Write + Send>>,
+    busy: &std::sync::Mutex<Option<(Busy, Instant)>>,
+    stop: &AtomicBool,
+    interval: Duration,
+    major: u8,
+    start: Instant,
+) {
+    let tick = (interval / 4).max(Duration::from_millis(5));
+    let mut last_sent: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(tick);
+        let current = busy.lock().ok().and_then(|g| *g);
+        let Some((b, since)) = current else { continue };
+        if since.elapsed() > MAX_KEEPALIVE {
+            // A backend stuck in a request: stop vouching for it, so the host times out instead of waiting forever.
+            continue;
+        }
+        let due = since.elapsed() >= interval && last_sent.is_none_or(|t| t.elapsed() >= interval);
+        if !due {
+            continue;
+        }
+        let hb = DeviceHeartbeat {
+            session: b.session.unwrap_or(0),
+            uptime_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        let bytes =
+            encode_packet(&Packet { version: major, kind: code::HEARTBEAT, seq: 0, ack: b.seq, payload: hb.encode() });
+        if let Ok(mut w) = writer.lock() {
+            let _ = w.write_all(&bytes).and_then(|()| w.flush());
+        }
+        last_sent = Some(Instant::now());
+    }
+}
+
+/// A frame-stream connection that has not yet presented its stream hello.
+struct PendingReader {
+    stream: TcpStream,
+    since: Instant,
+    hello: Vec<u8>,
+}
+
+/// Longest wait for a connection's stream hello; connections waiting at once.
+const READER_HELLO_TIMEOUT: Duration = Duration::from_millis(1000);
+const MAX_PENDING_READERS: usize = 8;
+
+/// Accepts new frame-stream connections and admits those whose stream hello carries the open session's token;
+/// others are closed. The admitted reader's connection is also closed when the session's token changes.
+fn admit_readers(
+    listener: &TcpListener,
+    pending: &mut Vec<PendingReader>,
+    conn: &mut Option<(TcpStream, u64)>,
+    token: &FrameToken,
+) {
+    while let Ok((s, _)) = listener.accept() {
+        if s.set_nonblocking(true).is_ok() {
+            if pending.len() >= MAX_PENDING_READERS {
+                pending.remove(0);
+            }
+            pending.push(PendingReader { stream: s, since: Instant::now(), hello: Vec::new() });
+        }
+    }
+    let current = token.get();
+    pending.retain_mut(|p| {
+        let mut buf = [0u8; STREAM_HELLO_LEN];
+        let want = STREAM_HELLO_LEN - p.hello.len();
+        match p.stream.read(&mut buf[..want]) {
+            Ok(0) => return false,
+            Ok(n) => p.hello.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return false,
+        }
+        if p.hello.len() < STREAM_HELLO_LEN {
+            return p.since.elapsed() < READER_HELLO_TIMEOUT;
+        }
+        if current != 0 && parse_stream_hello(&p.hello) == Some(current) {
+            let s = p.stream.try_clone();
+            if let Ok(s) = s
+                && s.set_nonblocking(false).is_ok()
+                && s.set_nodelay(true).is_ok()
+                && s.set_write_timeout(Some(Duration::from_secs(1))).is_ok()
+            {
+                *conn = Some((s, current));
+            }
+        }
+        false
+    });
+    if conn.as_ref().is_some_and(|(_, t)| *t != current) {
+        // The session that opened this stream is over.
+        *conn = None;
+    }
 }
 
 fn spawn_modbus(
@@ -307,32 +468,107 @@ fn spawn_modbus(
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let thread = std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-            let new_service = move |_addr| Ok(Some(Service { tx: tx.clone() }));
-            let abort = async move {
-                while !stop.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+        let open = Arc::new(AtomicUsize::new(0));
+        let mut conns: Vec<JoinHandle<()>> = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    conns.retain(|c| !c.is_finished());
+                    if open.load(Ordering::Relaxed) >= MAX_MODBUS_CONNECTIONS {
+                        drop(s);
+                        continue;
+                    }
+                    open.fetch_add(1, Ordering::Relaxed);
+                    let (tx, stop, open) = (tx.clone(), stop.clone(), open.clone());
+                    conns.push(std::thread::spawn(move || {
+                        let _ = serve_modbus_connection(s, rtu, &tx, &stop);
+                        open.fetch_sub(1, Ordering::Relaxed);
+                    }));
                 }
-            };
-            if rtu {
-                use tokio_modbus::server::rtu_over_tcp::{Server, accept_tcp_connection};
-                let on_connected = |stream: tokio::net::TcpStream, addr| {
-                    let made = accept_tcp_connection(stream, addr, &new_service);
-                    async move { made }
-                };
-                let _ = Server::new(listener).serve_until(&on_connected, |_err| {}, abort).await;
-            } else {
-                use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
-                let on_connected = |stream: tokio::net::TcpStream, addr| {
-                    let made = accept_tcp_connection(stream, addr, &new_service);
-                    async move { made }
-                };
-                let _ = Server::new(listener).serve_until(&on_connected, |_err| {}, abort).await;
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
-        });
+        }
+        for c in conns {
+            let _ = c.join();
+        }
     });
     Ok((thread, bound))
+}
+
+/// The device thread's answer PDU to a request, or exception 04 (device failed) / 06 (device busy).
+fn ask_device(tx: &mpsc::Sender<Event>, req: PduRequest) -> Vec<u8> {
+    let function = req.function();
+    let (reply, answer) = mpsc::sync_channel(1);
+    if tx.send(Event::Modbus(req, reply)).is_err() {
+        return exception_pdu(function, EX_SERVER_DEVICE_FAILURE);
+    }
+    match answer.recv_timeout(MODBUS_DEVICE_TIMEOUT) {
+        Ok(pdu) => pdu,
+        Err(mpsc::RecvTimeoutError::Timeout) => exception_pdu(function, EX_SERVER_DEVICE_BUSY),
+        Err(mpsc::RecvTimeoutError::Disconnected) => exception_pdu(function, EX_SERVER_DEVICE_FAILURE),
+    }
+}
+
+/// The answer PDU to a request PDU for this unit: malformed or unsupported requests get their exception
+/// without reaching the device.
+fn answer_pdu(tx: &mpsc::Sender<Event>, pdu: &[u8]) -> Vec<u8> {
+    match decode_request_pdu(pdu) {
+        Ok(req) => ask_device(tx, req),
+        Err((function, code)) => exception_pdu(function, code),
+    }
+}
+
+/// One Modbus connection (TCP, or RTU framing over TCP), until the peer closes, the stream breaks or the
+/// server stops. Unit ids: see docs/modbus.md.
+fn serve_modbus_connection(
+    mut stream: TcpStream,
+    rtu: bool,
+    tx: &mpsc::Sender<Event>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(20)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut tcp = MbapDecoder::new();
+    let mut rtu_decoder = RtuDecoder::new();
+    let mut buf = [0u8; 512];
+    while !stop.load(Ordering::Relaxed) {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                // The line went quiet: an RTU partial frame is over (the inter-frame silence).
+                rtu_decoder.idle();
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        if rtu {
+            for RtuFrame { unit, pdu } in rtu_decoder.push(&buf[..n]) {
+                // Frames for other slaves on the bus, and broadcasts (which nobody acknowledges), are ignored.
+                if unit == UNIT_ID {
+                    out.extend(RtuFrame { unit, pdu: answer_pdu(tx, &pdu) }.encode());
+                }
+            }
+        } else {
+            let frames = tcp.push(&buf[..n]).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+            for MbapFrame { transaction, unit, pdu } in frames? {
+                let answer = if unit == UNIT_ID {
+                    answer_pdu(tx, &pdu)
+                } else {
+                    let function = pdu.first().copied().unwrap_or(0);
+                    exception_pdu(function, EX_GATEWAY_TARGET_FAILED)
+                };
+                out.extend(MbapFrame { transaction, unit, pdu: answer }.encode());
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out)?;
+        }
+    }
+    Ok(())
 }

@@ -9,8 +9,9 @@ use crc::{CRC_32_ISO_HDLC, Crc, Table};
 /// The CRC used by the control link and the frame stream (CRC-32/ISO-HDLC), slice-by-16 tables for frames.
 pub static CRC32: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISO_HDLC);
 
-/// Protocol major version: a peer with another major is refused.
-pub const PROTOCOL_MAJOR: u8 = 1;
+/// Protocol major version: a peer with another major is refused. Version 2 added the session id to EXPOSE and
+/// QUERY_EXPOSURE, the host nonce to HELLO and the frame-stream token to HELLO_ACK (issue 14).
+pub const PROTOCOL_MAJOR: u8 = 2;
 /// Protocol minor version: additions that an older peer can ignore.
 pub const PROTOCOL_MINOR: u8 = 0;
 /// Header bytes before the payload.
@@ -127,6 +128,11 @@ impl PacketDecoder {
             }
         }
         out
+    }
+
+    /// Bytes of the partial packet held (never more than one maximal COBS-encoded packet).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     /// Drops any partial packet (after a reconnect).

@@ -135,6 +135,12 @@ pub enum AbortReason {
         /// Why.
         message: String,
     },
+    /// The recording stopped before the exam ended: the process was killed (the bundle was recovered from its
+    /// journal), or a view could not be streamed to disk.
+    Interrupted {
+        /// Why.
+        message: String,
+    },
 }
 
 impl core::fmt::Display for AbortReason {
@@ -151,6 +157,7 @@ impl core::fmt::Display for AbortReason {
             Self::ExposureFault { end } => write!(f, "exposure ended abnormally: {end:?}"),
             Self::DoseModel { message } => write!(f, "dose model: {message}"),
             Self::Aec { message } => write!(f, "AEC failed: {message}"),
+            Self::Interrupted { message } => write!(f, "interrupted: {message}"),
         }
     }
 }

@@ -15,6 +15,33 @@
 //! each through a temporary file and a rename, so a crash never leaves a bundle that looks complete. Saving
 //! refuses to overwrite an existing bundle. Loading also accepts uint16 arrays (as real detectors deliver),
 //! converting them exactly to float32.
+//!
+//! # What loading checks
+//!
+//! The CRCs protect the bytes, not the meaning (a tool can rewrite an array and its CRC), so loading also
+//! validates, and every error names the file and the field:
+//!
+//! - **Files**: only regular files are opened. A FIFO, device, socket or directory in place of a file is
+//!   refused (a FIFO would block forever, `/dev/zero` never ends). Symlinks are followed: a link to a regular
+//!   file loads (bundles may share calibration files), a link to anything else is refused. The type is checked
+//!   before opening and again on the open handle.
+//! - **Sizes, before allocating**: `acquisition.json` is read up to [`DEFAULT_MAX_JSON_BYTES`] (64 MiB); an
+//!   array is read only if its manifest shape fits the pixel budget ([`DEFAULT_MAX_PIXEL_BYTES`], 8 GiB of
+//!   float32 over all arrays, override with [`MAX_PIXEL_BYTES_ENV`] or [`LoadLimits`]), and never beyond
+//!   the length its shape and dtype declare plus [`MAX_NPY_HEADER_BYTES`]; the file must hold exactly header
+//!   plus declared data.
+//! - **Manifest against file**: the manifest `dtype` (`<f4` or `<u2`) must equal the NPY header's `descr`,
+//!   and both shapes must equal what the metadata implies.
+//! - **Metadata** ([`validate_meta`]): units in range (through the newtypes), detector and arc geometry valid,
+//!   angles finite and within one turn, pose coordinates finite and within [`MAX_COORDINATE_MM`], pixel steps
+//!   equal to the detector pitch within [`PITCH_TOLERANCE`], every view's exposure present in the exposure
+//!   log in order, and a view that ended as planned within [`MAS_TOLERANCE`] of the technique's mAs.
+//! - **Pixels**: raw frames must be finite; a frame with NaN or infinite pixels is refused with its view
+//!   index and the count (a detector's defective pixels are finite values; non-finite ones mean a broken
+//!   file or pipeline). The dark must be finite; the flood finite and positive in at least half its pixels
+//!   (non-positive flood pixels are treated as defective by reconstruction, an all-zero flood is refused).
+//!
+//! Peak memory while loading is about twice the decoded pixel data (file bytes and values).
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -186,12 +213,195 @@ pub fn save(acquisition: &Acquisition, dir: &Path) -> Result<(), BundleError> {
     })
 }
 
-fn read_array(dir: &Path, field: &str, entry: &ArrayEntry, expected_shape: &[u64]) -> Result<Vec<f32>, BundleError> {
-    if entry.file.contains(['/', '\\']) || entry.file.starts_with('.') {
-        return Err(invalid(&dir.join(METADATA_FILE), format!("arrays.{field}.file"), "must be a plain file name"));
+/// What loading may read and allocate. Everything is checked before the allocation it guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadLimits {
+    /// Largest `acquisition.json` accepted, bytes (default [`DEFAULT_MAX_JSON_BYTES`]).
+    pub max_json_bytes: u64,
+    /// Largest total of decoded pixel data (frames + dark + flood as float32), bytes (default
+    /// [`DEFAULT_MAX_PIXEL_BYTES`]). Loading briefly holds about twice this (file bytes and decoded values).
+    pub max_pixel_bytes: u64,
+}
+
+/// Default bound on `acquisition.json`: 64 MiB (a 1000-view exam's metadata is well under 2 MiB).
+pub const DEFAULT_MAX_JSON_BYTES: u64 = 64 << 20;
+/// Default bound on decoded pixel data: 8 GiB (a 25-view 85 um full-field exam is about 1.2 GiB).
+pub const DEFAULT_MAX_PIXEL_BYTES: u64 = 8 << 30;
+/// Environment variable that overrides [`LoadLimits::max_pixel_bytes`] for [`load`] (bytes, decimal).
+pub const MAX_PIXEL_BYTES_ENV: &str = "TOMOLAB_BUNDLE_MAX_PIXEL_BYTES";
+/// Largest NPY header accepted, bytes (NumPy itself writes 64..4096).
+pub const MAX_NPY_HEADER_BYTES: u64 = 1 << 16;
+/// Largest coordinate magnitude accepted in a pose, mm (10 m: no scanner is larger).
+pub const MAX_COORDINATE_MM: f64 = 1.0e4;
+/// Relative tolerance between a pose's pixel steps and the detector pitch.
+pub const PITCH_TOLERANCE: f64 = 0.01;
+/// Relative tolerance between a planned view's delivered mAs and the technique's mAs per view.
+pub const MAS_TOLERANCE: f64 = 0.05;
+
+impl Default for LoadLimits {
+    fn default() -> Self {
+        Self { max_json_bytes: DEFAULT_MAX_JSON_BYTES, max_pixel_bytes: DEFAULT_MAX_PIXEL_BYTES }
     }
+}
+
+impl LoadLimits {
+    /// The defaults, with [`MAX_PIXEL_BYTES_ENV`] applied when it holds a number.
+    pub fn from_env() -> Self {
+        let mut limits = Self::default();
+        if let Some(v) = std::env::var(MAX_PIXEL_BYTES_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+            limits.max_pixel_bytes = v;
+        }
+        limits
+    }
+}
+
+/// Reads a whole file, refusing anything but a regular file (a FIFO would block forever, `/dev/zero` never
+/// ends) and anything larger than `max_len` bytes. Symlinks are followed: a link to a regular file is fine,
+/// a link to a device or FIFO is refused. The type is checked before opening and again on the open handle;
+/// reading is bounded to `max_len` whatever the file does meanwhile.
+fn read_regular(path: &Path, field: &str, max_len: u64) -> Result<Vec<u8>, BundleError> {
+    use std::io::Read;
+    let not_regular =
+        |kind: &str| invalid(path, field, format!("is a {kind}, not a regular file; refusing to read it"));
+    let kind_of = |m: &fs::Metadata| {
+        let t = m.file_type();
+        if t.is_dir() { "directory" } else { "FIFO, device or socket" }
+    };
+    let meta = fs::metadata(path).map_err(io_err(path, "read"))?;
+    if !meta.is_file() {
+        return Err(not_regular(kind_of(&meta)));
+    }
+    let too_big = |len: u64| invalid(path, field, format!("{len} bytes, more than the {max_len} allowed"));
+    if meta.len() > max_len {
+        return Err(too_big(meta.len()));
+    }
+    let file = fs::File::open(path).map_err(io_err(path, "read"))?;
+    let meta = file.metadata().map_err(io_err(path, "read"))?;
+    if !meta.is_file() {
+        return Err(not_regular(kind_of(&meta)));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(max_len)).unwrap_or(0));
+    file.take(max_len.saturating_add(1)).read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
+    if bytes.len() as u64 > max_len {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn item_size(dtype: &str) -> Option<u64> {
+    match dtype {
+        "<f4" => Some(4),
+        "<u2" => Some(2),
+        _ => None,
+    }
+}
+
+/// Decodes one `.npy` file held in memory, checking its header against the manifest's `dtype` and the shape
+/// the metadata implies, and its length against exactly header + data. Allocates at most one value per
+/// element of `expected_shape` (plus the input), so the caller bounds memory by bounding the shape.
+///
+/// `file` and `field` name the array in errors. Public for tools and for the fuzz harness.
+pub fn decode_npy(
+    bytes: &[u8],
+    file: &Path,
+    field: &str,
+    dtype: &str,
+    expected_shape: &[u64],
+) -> Result<Vec<f32>, BundleError> {
+    let size = item_size(dtype).ok_or_else(|| {
+        invalid(file, format!("arrays.{field}.dtype"), format!("`{dtype}` unsupported; use <f4 or <u2"))
+    })?;
+    let count = expected_shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+    let data_len = count
+        .and_then(|c| c.checked_mul(size))
+        .ok_or_else(|| invalid(file, format!("arrays.{field}.shape"), format!("{expected_shape:?} overflows")))?;
+    // The preamble: magic, version, header length (u16 in v1, u32 in v2/v3).
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(invalid(file, "header", "not an .npy file (bad magic)"));
+    }
+    let header_end = match bytes[6] {
+        1 => 10 + u64::from(u16::from_le_bytes([bytes[8], bytes[9]])),
+        2 | 3 if bytes.len() >= 12 => 12 + u64::from(u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])),
+        v => return Err(invalid(file, "header", format!("unsupported .npy version {v}"))),
+    };
+    if header_end > MAX_NPY_HEADER_BYTES {
+        return Err(invalid(file, "header", format!("{header_end} bytes, more than {MAX_NPY_HEADER_BYTES}")));
+    }
+    let actual_data = (bytes.len() as u64).checked_sub(header_end);
+    if actual_data != Some(data_len) {
+        return Err(invalid(
+            file,
+            "data",
+            format!(
+                "{} data bytes after the header, expected {data_len} ({expected_shape:?} x {size}-byte `{dtype}`)",
+                actual_data.map_or_else(|| "no".to_owned(), |d| d.to_string())
+            ),
+        ));
+    }
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| invalid(file, "header", e.to_string()))?;
+    if npy.shape() != expected_shape {
+        return Err(invalid(file, "shape", format!("{:?}, expected {expected_shape:?}", npy.shape())));
+    }
+    if npy.order() != npyz::Order::C {
+        return Err(invalid(file, "fortran_order", "only C-order arrays are supported"));
+    }
+    let descr = npy.dtype().descr();
+    let stored = descr.trim_matches('\'');
+    if stored != dtype {
+        return Err(invalid(
+            file,
+            "descr",
+            format!("the file holds `{stored}` but the manifest's arrays.{field}.dtype says `{dtype}`"),
+        ));
+    }
+    let data = match dtype {
+        "<f4" => npy.into_vec::<f32>(),
+        _ => npy.into_vec::<u16>().map(|v| v.into_iter().map(f32::from).collect()),
+    }
+    .map_err(|e| invalid(file, "data", e.to_string()))?;
+    if Some(data.len() as u64) != count {
+        return Err(invalid(file, "data", format!("{} values, expected {count:?}", data.len())));
+    }
+    Ok(data)
+}
+
+fn read_array(
+    dir: &Path,
+    field: &str,
+    entry: &ArrayEntry,
+    expected_shape: &[u64],
+    budget: &mut u64,
+) -> Result<Vec<f32>, BundleError> {
+    let meta_path = dir.join(METADATA_FILE);
+    if entry.file.is_empty() || entry.file.contains(['/', '\\', '\0']) || entry.file.starts_with('.') {
+        return Err(invalid(&meta_path, format!("arrays.{field}.file"), "must be a plain file name"));
+    }
+    if entry.shape != expected_shape {
+        return Err(invalid(
+            &meta_path,
+            format!("arrays.{field}.shape"),
+            format!("{:?} is inconsistent with the metadata, which implies {expected_shape:?}", entry.shape),
+        ));
+    }
+    let size = item_size(&entry.dtype).ok_or_else(|| {
+        invalid(&meta_path, format!("arrays.{field}.dtype"), format!("`{}` unsupported; use <f4 or <u2", entry.dtype))
+    })?;
+    let count = expected_shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX);
+    let decoded = count.saturating_mul(4);
+    if decoded > *budget {
+        return Err(invalid(
+            &meta_path,
+            format!("arrays.{field}.shape"),
+            format!(
+                "{expected_shape:?} needs {decoded} bytes in memory, above the remaining limit of {budget} bytes \
+                 (raise it with {MAX_PIXEL_BYTES_ENV} or LoadLimits)"
+            ),
+        ));
+    }
+    *budget -= decoded;
     let path = dir.join(&entry.file);
-    let bytes = fs::read(&path).map_err(io_err(&path, "read"))?;
+    let max_len = count.saturating_mul(size).saturating_add(MAX_NPY_HEADER_BYTES);
+    let bytes = read_regular(&path, &format!("arrays.{field}.file"), max_len)?;
     let crc = CRC32.checksum(&bytes);
     if crc != entry.crc32 {
         return Err(invalid(
@@ -203,76 +413,238 @@ fn read_array(dir: &Path, field: &str, entry: &ArrayEntry, expected_shape: &[u64
             ),
         ));
     }
-    if entry.shape != expected_shape {
-        return Err(invalid(
-            &dir.join(METADATA_FILE),
-            format!("arrays.{field}.shape"),
-            format!("{:?} is inconsistent with the metadata, which implies {expected_shape:?}", entry.shape),
-        ));
-    }
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| invalid(&path, "header", e.to_string()))?;
-    if npy.shape() != expected_shape {
-        return Err(invalid(&path, "shape", format!("{:?}, expected {expected_shape:?}", npy.shape())));
-    }
-    if npy.order() != npyz::Order::C {
-        return Err(invalid(&path, "fortran_order", "only C-order arrays are supported"));
-    }
-    let descr = npy.dtype().descr();
-    let data = match descr.as_str() {
-        "'<f4'" => npy.into_vec::<f32>(),
-        "'<u2'" => npy.into_vec::<u16>().map(|v| v.into_iter().map(f32::from).collect()),
-        other => return Err(invalid(&path, "descr", format!("dtype {other} unsupported; use <f4 or <u2"))),
-    }
-    .map_err(|e| invalid(&path, "data", e.to_string()))?;
-    let expected_len: u64 = expected_shape.iter().product();
-    if data.len() as u64 != expected_len {
-        return Err(invalid(&path, "data", format!("{} values, expected {expected_len}", data.len())));
-    }
-    Ok(data)
+    decode_npy(&bytes, &path, field, &entry.dtype, expected_shape)
 }
 
-/// Reads a bundle, checking every checksum, shape and cross-reference.
-pub fn load(dir: &Path) -> Result<Acquisition, BundleError> {
-    let meta_path = dir.join(METADATA_FILE);
-    let text = fs::read_to_string(&meta_path).map_err(io_err(&meta_path, "read"))?;
-    let deserializer = &mut serde_json::Deserializer::from_str(&text);
+/// Parses and validates `acquisition.json` held in memory: syntax, format and version, every unit, and the
+/// meaning of the metadata (see [`validate_meta`]). `file` names the file in errors. Public for tools and
+/// for the fuzz harness.
+pub fn parse_metadata(bytes: &[u8], file: &Path) -> Result<(AcquisitionMeta, ArrayManifest), BundleError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     let doc: Document = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let field = e.path().to_string();
-        invalid(&meta_path, field, e.into_inner().to_string())
+        invalid(file, field, e.into_inner().to_string())
     })?;
     if doc.format != FORMAT_NAME {
-        return Err(invalid(&meta_path, "format", format!("`{}` is not `{FORMAT_NAME}`", doc.format)));
+        return Err(invalid(file, "format", format!("`{}` is not `{FORMAT_NAME}`", doc.format)));
     }
     if doc.format_version != FORMAT_VERSION {
         return Err(invalid(
-            &meta_path,
+            file,
             "format_version",
             format!("{} is not supported (expected {FORMAT_VERSION})", doc.format_version),
         ));
     }
-    let meta = doc.acquisition;
-    meta.detector.validate().map_err(|e| invalid(&meta_path, e.field, e.problem))?;
-    for (i, view) in meta.views.iter().enumerate() {
-        let p = &view.pose;
-        let finite = [p.source_mm, p.detector_centre_mm, p.u_step_mm, p.v_step_mm]
-            .iter()
-            .all(|v| v.iter().all(|c| c.is_finite()));
-        if !finite {
-            return Err(invalid(&meta_path, format!("acquisition.views[{i}].pose"), "non-finite coordinate"));
+    validate_meta(&doc.acquisition, file)?;
+    Ok((doc.acquisition, doc.arrays))
+}
+
+fn check_angle(file: &Path, field: String, value: f64) -> Result<(), BundleError> {
+    if value.is_finite() && value.abs() <= 360.0 {
+        Ok(())
+    } else {
+        Err(invalid(file, field, format!("{value} deg is not a finite angle within one turn (-360..=360)")))
+    }
+}
+
+fn check_pose(
+    file: &Path,
+    k: usize,
+    pose: &crate::geometry::ViewPose,
+    det: &crate::geometry::DetectorGeometry,
+) -> Result<(), BundleError> {
+    let field = |name: &str| format!("acquisition.views[{k}].pose.{name}");
+    for (name, v) in [
+        ("source_mm", pose.source_mm),
+        ("detector_centre_mm", pose.detector_centre_mm),
+        ("u_step_mm", pose.u_step_mm),
+        ("v_step_mm", pose.v_step_mm),
+    ] {
+        if !v.iter().all(|c| c.is_finite() && c.abs() <= MAX_COORDINATE_MM) {
+            return Err(invalid(
+                file,
+                field(name),
+                format!("{:?} has a coordinate that is not finite or beyond +-{MAX_COORDINATE_MM} mm", v.as_slice()),
+            ));
         }
     }
+    for (name, step, pitch, pitch_field) in [
+        ("u_step_mm", pose.u_step_mm, det.pitch_u_mm, "pitch_u_mm"),
+        ("v_step_mm", pose.v_step_mm, det.pitch_v_mm, "pitch_v_mm"),
+    ] {
+        let len = step.norm();
+        if (len - pitch).abs() > PITCH_TOLERANCE * pitch {
+            return Err(invalid(
+                file,
+                field(name),
+                format!("step of {len} mm disagrees with acquisition.detector.{pitch_field} = {pitch} mm"),
+            ));
+        }
+    }
+    let normal = pose.u_step_mm.cross(&pose.v_step_mm);
+    if normal.norm() <= 1e-6 * det.pitch_u_mm * det.pitch_v_mm {
+        return Err(invalid(file, field("u_step_mm"), "u_step_mm and v_step_mm are parallel"));
+    }
+    let height = normal.normalize().dot(&(pose.source_mm - pose.detector_centre_mm)).abs();
+    if height < 1.0 {
+        return Err(invalid(file, field("source_mm"), format!("the source is {height} mm from the detector plane")));
+    }
+    Ok(())
+}
+
+/// Checks what the CRCs cannot: every field's range and the consistency of the metadata with itself.
+///
+/// - the detector grid is valid and at most 65536 pixels a side; the arc geometry is valid and within
+///   [`MAX_COORDINATE_MM`]; the technique's filter thickness is in range;
+/// - every view's angles are finite and within one turn; its pose is finite, within [`MAX_COORDINATE_MM`],
+///   its pixel steps agree with the detector pitch within [`PITCH_TOLERANCE`], and the source is off the
+///   detector plane;
+/// - every view's exposure record appears, in order, among the exposure log's view entries (same angle,
+///   same record); a view that ended as planned delivered the technique's mAs within [`MAS_TOLERANCE`];
+/// - doses are finite and non-negative.
+pub fn validate_meta(meta: &AcquisitionMeta, file: &Path) -> Result<(), BundleError> {
+    let det = &meta.detector;
+    det.validate().map_err(|e| invalid(file, format!("acquisition.{}", e.field), e.problem))?;
+    if det.cols > 65536 || det.rows > 65536 {
+        return Err(invalid(
+            file,
+            "acquisition.detector.cols/rows",
+            format!("{}x{} exceeds 65536 a side", det.cols, det.rows),
+        ));
+    }
+    meta.geometry.validate().map_err(|e| invalid(file, format!("acquisition.geometry.{}", e.field), e.problem))?;
+    if meta.geometry.source_to_detector_mm > MAX_COORDINATE_MM {
+        return Err(invalid(
+            file,
+            "acquisition.geometry.source_to_detector_mm",
+            format!("{} mm is beyond {MAX_COORDINATE_MM} mm", meta.geometry.source_to_detector_mm),
+        ));
+    }
+    if let Some(t) = &meta.technique {
+        t.validate().map_err(|e| invalid(file, "acquisition.technique.filter.thickness_mm", e.to_string()))?;
+    }
+    let dose = &meta.dose;
+    for (name, v) in [("budget_mgd", dose.budget_mgd), ("delivered_mgd", dose.delivered_mgd)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(invalid(file, format!("acquisition.dose.{name}"), format!("{v} must be finite and >= 0")));
+        }
+    }
+    for (i, e) in meta.exposures.iter().enumerate() {
+        check_angle(file, format!("acquisition.exposures[{i}].nominal_angle_deg"), e.nominal_angle_deg)?;
+        if !(e.estimated_mgd.is_finite() && e.estimated_mgd >= 0.0) {
+            return Err(invalid(file, format!("acquisition.exposures[{i}].estimated_mgd"), "must be finite and >= 0"));
+        }
+    }
+    let mut log = meta.exposures.iter().filter(|e| e.purpose == crate::acquisition::ExposurePurpose::View);
+    for (k, view) in meta.views.iter().enumerate() {
+        check_angle(file, format!("acquisition.views[{k}].nominal_angle_deg"), view.nominal_angle_deg)?;
+        check_angle(file, format!("acquisition.views[{k}].angle_start_deg"), view.angle_start_deg)?;
+        check_angle(file, format!("acquisition.views[{k}].angle_end_deg"), view.angle_end_deg)?;
+        check_pose(file, k, &view.pose, det)?;
+        if !log.any(|e| e.record == view.exposure && e.nominal_angle_deg == view.nominal_angle_deg) {
+            return Err(invalid(
+                file,
+                format!("acquisition.views[{k}].exposure"),
+                "does not match the exposure log (acquisition.exposures): no view exposure at this angle with this \
+                 record, in order",
+            ));
+        }
+        if let (Some(t), crate::technique::ExposureEnd::Planned) = (&meta.technique, view.exposure.end) {
+            let (got, want) = (view.exposure.mas.get(), t.mas_per_view.get());
+            if (got - want).abs() > MAS_TOLERANCE * want {
+                return Err(invalid(
+                    file,
+                    format!("acquisition.views[{k}].exposure.mas"),
+                    format!("{got} mAs ended as planned but the technique's mas_per_view is {want} mAs"),
+                ));
+            }
+        }
+        if !(view.estimated_mgd.get().is_finite()) {
+            return Err(invalid(file, format!("acquisition.views[{k}].estimated_mgd"), "must be finite"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the pixel values against the calibration convention: raw frames finite (a detector's defective
+/// pixels are finite values; NaN or infinity means a broken file or pipeline), dark finite, flood finite and
+/// positive in at least half its pixels (non-positive flood pixels are treated as defective downstream).
+fn validate_pixels(dir: &Path, acq: &Acquisition) -> Result<(), BundleError> {
+    for (k, frame) in acq.frames.iter().enumerate() {
+        let bad = frame.data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(invalid(
+                &dir.join("frames.npy"),
+                format!("frames[{k}]"),
+                format!("view {k} has {bad} non-finite (NaN or infinite) pixels"),
+            ));
+        }
+    }
+    if let Some(dark) = &acq.dark {
+        let bad = dark.data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(invalid(&dir.join("dark.npy"), "dark", format!("{bad} non-finite (NaN or infinite) pixels")));
+        }
+    }
+    if let Some(flood) = &acq.flood {
+        let path = dir.join("flood.npy");
+        let bad = flood.data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(invalid(&path, "flood", format!("{bad} non-finite (NaN or infinite) pixels")));
+        }
+        let positive = flood.data.iter().filter(|v| **v > 0.0).count();
+        if positive * 2 < flood.data.len() {
+            return Err(invalid(
+                &path,
+                "flood",
+                format!(
+                    "only {positive} of {} pixels are positive; a flood must be positive where used",
+                    flood.data.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a bundle with the default limits ([`LoadLimits::from_env`]): see [`load_with_limits`].
+pub fn load(dir: &Path) -> Result<Acquisition, BundleError> {
+    load_with_limits(dir, &LoadLimits::from_env())
+}
+
+/// Reads a bundle, checking every checksum, shape, cross-reference and value range, reading only regular
+/// files and never more than the manifest declares (nor more than `limits`).
+pub fn load_with_limits(dir: &Path, limits: &LoadLimits) -> Result<Acquisition, BundleError> {
+    let meta_path = dir.join(METADATA_FILE);
+    let bytes = read_regular(&meta_path, "file", limits.max_json_bytes)?;
+    let (meta, arrays) = parse_metadata(&bytes, &meta_path)?;
+    drop(bytes);
     let (rows, cols) = (meta.detector.rows, meta.detector.cols);
     let n = meta.views.len();
+    let mut budget = limits.max_pixel_bytes;
     let frame_shape = [n as u64, rows as u64, cols as u64];
-    let all = read_array(dir, "frames", &doc.arrays.frames, &frame_shape)?;
-    let frames = all.chunks_exact(rows * cols).map(|c| Frame { cols, rows, data: c.to_vec() }).collect();
-    let single = |field: &str, entry: &Option<ArrayEntry>| -> Result<Option<Frame>, BundleError> {
+    let all = read_array(dir, "frames", &arrays.frames, &frame_shape, &mut budget)?;
+    let frames = if rows * cols == 0 {
+        Vec::new()
+    } else {
+        all.chunks_exact(rows * cols).map(|c| Frame { cols, rows, data: c.to_vec() }).collect()
+    };
+    drop(all);
+    let mut single = |field: &str, entry: &Option<ArrayEntry>| -> Result<Option<Frame>, BundleError> {
         entry
             .as_ref()
-            .map(|e| read_array(dir, field, e, &[rows as u64, cols as u64]).map(|data| Frame { cols, rows, data }))
+            .map(|e| {
+                read_array(dir, field, e, &[rows as u64, cols as u64], &mut budget).map(|data| Frame {
+                    cols,
+                    rows,
+                    data,
+                })
+            })
             .transpose()
     };
-    let dark = single("dark", &doc.arrays.dark)?;
-    let flood = single("flood", &doc.arrays.flood)?;
-    Ok(Acquisition { meta, frames, dark, flood })
+    let dark = single("dark", &arrays.dark)?;
+    let flood = single("flood", &arrays.flood)?;
+    let acq = Acquisition { meta, frames, dark, flood };
+    validate_pixels(dir, &acq)?;
+    Ok(acq)
 }

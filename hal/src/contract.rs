@@ -38,6 +38,14 @@ pub fn tube_suite<T: XrayTube>(mut make: impl FnMut() -> T, technique: &Techniqu
     let kv_rel = (record.kvp.get() - technique.kvp.get()).abs() / technique.kvp.get();
     assert!(kv_rel <= 0.05, "tube: measured kV {} vs set {}", record.kvp, technique.kvp);
 
+    // Never later than the backup time: an exposure whose planned time exceeds its backup time must end at
+    // the backup time, recorded as ended by the backup timer, with no more than the mAs that time allows.
+    let planned = technique.exposure_time();
+    for factor in [0.5, 0.999] {
+        let short = ExposureRequest { mas: technique.mas_per_view, backup_time: planned.mul_f64(factor) };
+        backup_timer_clause(&mut tube, technique, &short);
+    }
+
     tube.disable().expect("tube: disable");
     tube.disable().expect("tube: disable is idempotent");
     match tube.expose(&request) {
@@ -129,4 +137,93 @@ pub fn interlocks_suite<I: Interlocks>(mut make: impl FnMut() -> I) {
     let b = i.status().expect("interlocks: status again");
     assert_eq!(a, b, "interlocks: two readings without a change must agree");
     assert_eq!(a.first_open(), None, "interlocks: the ready state must be all clear");
+}
+
+/// The backup-timer clause for one request on a prepared tube: the beam never outlasts `request.backup_time`
+/// and never delivers more than the tube current allows in that time; if the request could not be completed
+/// in time, the record says the backup timer ended it. Prepares the tube again afterwards.
+///
+/// Used by [`tube_suite`]; public so backend tests can drive it with random techniques and backup times.
+pub fn backup_timer_clause<T: XrayTube>(tube: &mut T, technique: &Technique, request: &ExposureRequest) {
+    let record = match tube.expose(request) {
+        Ok(record) => record,
+        Err(e) => panic!("tube: expose of a valid request failed: {e}"),
+    };
+    assert!(
+        record.duration <= request.backup_time,
+        "tube: exposure lasted {:?}, past its backup time {:?}",
+        record.duration,
+        request.backup_time
+    );
+    let allowed_mas = technique.tube_current.get() * request.backup_time.as_secs_f64();
+    assert!(
+        record.mas.get() <= allowed_mas * (1.0 + 1e-9) + 1e-12,
+        "tube: delivered {} in a backup time that allows {allowed_mas} mAs",
+        record.mas
+    );
+    let needed = request.mas.get() / technique.tube_current.get();
+    if needed > request.backup_time.as_secs_f64() * (1.0 + 1e-9) {
+        assert_eq!(
+            record.end,
+            ExposureEnd::BackupTimer,
+            "tube: an exposure needing {needed} s with a backup time of {:?} must end by the backup timer",
+            request.backup_time
+        );
+    }
+    tube.prepare().expect("tube: prepare after an exposure");
+}
+
+/// Extreme numbers for speeds and times: zero, subnormal, tiny, huge, infinite, NaN and negative.
+pub const EXTREME_F64: [f64; 14] = [
+    0.0,
+    -0.0,
+    f64::MIN_POSITIVE / 4.0,
+    f64::MIN_POSITIVE,
+    1e-300,
+    1e-12,
+    1e300,
+    f64::MAX,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+    -1.0,
+    -1e300,
+    f64::MIN,
+];
+
+/// No value a caller (or the wire) can pass panics the device: every extreme sweep speed, followed by an
+/// await, and every extreme backup time, either works or fails with an error. `technique` must be one the
+/// backend accepts; `limit_deg` as in [`gantry_suite`]. Each case uses a fresh device from its factory.
+pub fn extreme_values_suite<T: XrayTube, G: Gantry>(
+    mut make_tube: impl FnMut() -> T,
+    mut make_gantry: impl FnMut() -> G,
+    technique: &Technique,
+    limit_deg: f64,
+) {
+    let edge = (limit_deg * 0.5).min(20.0);
+    for speed in EXTREME_F64 {
+        let mut g = make_gantry();
+        g.move_to(deg(-edge)).expect("gantry: move to sweep start");
+        if g.start_sweep(deg(edge), speed).is_ok() {
+            // Whatever the outcome, it must be a value, not a panic.
+            let _ = g.await_angle(deg(0.0));
+            let _ = g.position();
+        }
+        g.stop().expect("gantry: stop after an extreme sweep");
+    }
+    let backups = [
+        std::time::Duration::ZERO,
+        std::time::Duration::from_nanos(1),
+        std::time::Duration::from_secs(u64::MAX / 2),
+        std::time::Duration::MAX,
+    ];
+    for backup_time in backups {
+        let mut tube = make_tube();
+        tube.set_technique(technique).expect("tube: set_technique of an accepted technique");
+        tube.prepare().expect("tube: prepare after set_technique");
+        let request = ExposureRequest { mas: technique.mas_per_view, backup_time };
+        if let Ok(record) = tube.expose(&request) {
+            assert!(record.duration <= backup_time, "tube: exposure outlasted a backup time of {backup_time:?}");
+        }
+    }
 }

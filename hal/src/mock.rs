@@ -4,6 +4,11 @@
 //! tube's mAs, the generator's hardware interlock blocks the beam when the chain is open, and losing the link
 //! takes the tube to its safe state. Time is virtual: exposures and motion advance a shared clock.
 //!
+//! Like a real generator, the mock never lets a beam outlast its backup time: an exposure that would, ends at
+//! the backup time with the mAs delivered by then and is recorded as ended by the backup timer. Every time
+//! computed from a caller's value (exposure time, move time, the wait for an angle at a given sweep speed) is
+//! converted checked: one that is not representable is an `OutOfRange` error, never a panic.
+//!
 //! Faults are scheduled by device-call index: at the start of the n-th call to any device, the faults
 //! scheduled for n take effect. Interlock faults change the chain at once; the others arm a one-shot
 //! failure that the next matching call consumes.
@@ -254,6 +259,15 @@ fn fail<T>(state: &mut MockState, kind: ErrorKind, message: &str) -> Result<T, M
     Err(MockError { kind, message: message.into() })
 }
 
+/// A checked seconds-to-`Duration` conversion: a negative, non-finite or unrepresentable time (a speed of
+/// 1e-300 deg/s makes an await last 1e300 s) is an `OutOfRange` error naming `what`, never a panic.
+fn checked_secs(state: &mut MockState, seconds: f64, what: &str) -> Result<Duration, MockError> {
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if state.now.checked_add(d).is_some() => Ok(d),
+        _ => fail(state, ErrorKind::OutOfRange, &format!("{what}: {seconds} s is not a representable duration")),
+    }
+}
+
 /// A mock unit: hands out device handles that share one state.
 #[derive(Debug, Clone)]
 pub struct MockUnit {
@@ -431,22 +445,40 @@ impl XrayTube for MockTube {
                 return fail(s, ErrorKind::DeviceFault, "generator fault, no beam");
             }
             let ma = technique.tube_current.get();
-            let planned = Duration::from_secs_f64(request.mas.get() / ma);
-            let (mas, end) = if s.chain.first_open().is_some() {
+            if !(ma.is_finite() && ma > 0.0) {
+                return fail(s, ErrorKind::OutOfRange, "tube current must be positive and finite");
+            }
+            let backup = request.backup_time;
+            // The most the generator can deliver before the backup timer ends the beam.
+            let backup_mas = ma * backup.as_secs_f64();
+            let (mut mas, mut end) = if s.chain.first_open().is_some() {
                 let end =
                     if s.chain.exposure_switch_held { ExposureEnd::Interlock } else { ExposureEnd::OperatorRelease };
                 (0.0, end)
             } else if s.take(MockFault::KvDrop) {
                 (request.mas.get() * 0.5, ExposureEnd::Fault)
             } else if s.take(MockFault::BackupOverrun) {
-                (ma * request.backup_time.as_secs_f64(), ExposureEnd::BackupTimer)
+                (backup_mas, ExposureEnd::BackupTimer)
             } else if s.take(MockFault::SwitchReleaseDuringExposure) {
                 s.chain.exposure_switch_held = false;
                 (request.mas.get() * 0.3, ExposureEnd::OperatorRelease)
             } else {
                 (request.mas.get(), ExposureEnd::Planned)
             };
-            let duration = Duration::from_secs_f64(mas / ma).min(request.backup_time.max(planned));
+            // Never later than the backup time: an exposure that would outlast it ends at it, recorded as
+            // ended by the backup timer (the sequencer latches on that).
+            if mas > backup_mas {
+                mas = backup_mas;
+                end = ExposureEnd::BackupTimer;
+            }
+            let duration = if end == ExposureEnd::BackupTimer {
+                backup
+            } else {
+                checked_secs(s, mas / ma, "exposure time")?.min(backup)
+            };
+            if s.now.checked_add(duration).is_none() {
+                return fail(s, ErrorKind::OutOfRange, "backup time overflows the unit's clock");
+            }
             s.now += duration;
             if let Some((end_deg, speed)) = s.sweep {
                 let dir = (end_deg - s.angle_deg).signum();
@@ -486,7 +518,8 @@ impl Gantry for MockGantry {
             s.moving = false;
             return fail(s, ErrorKind::DeviceFault, "motor stall");
         }
-        s.now += Duration::from_secs_f64((angle.get() - s.angle_deg).abs() / 20.0);
+        let travel = checked_secs(s, (angle.get() - s.angle_deg).abs() / 20.0, "move time")?;
+        s.now += travel;
         s.angle_deg = angle.get();
         s.sweep = None;
         s.moving = false;
@@ -524,7 +557,8 @@ impl Gantry for MockGantry {
         if ahead < -1e-9 || !within {
             return fail(s, ErrorKind::Timeout, "sweep will not reach that angle");
         }
-        s.now += Duration::from_secs_f64(ahead.max(0.0) / speed);
+        let wait = checked_secs(s, ahead.max(0.0) / speed, "sweep time to the awaited angle")?;
+        s.now += wait;
         s.angle_deg = angle.get();
         s.positioned = true;
         s.status_polled = false;

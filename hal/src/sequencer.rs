@@ -104,6 +104,23 @@ pub trait Aec {
     ) -> Result<Technique, String>;
 }
 
+/// Receives each view as soon as it is acquired, so it can be streamed to disk (see [`crate::journal`]).
+pub trait ViewObserver {
+    /// Called right after view `meta.views.len() - 1` was read out, with the metadata so far, that view's frame
+    /// and the calibration frames.
+    ///
+    /// # Contract
+    /// Called once per acquired view, in order, before the next exposure. An `Err` aborts the exam (safely, as
+    /// any fault) with [`AbortReason::Interrupted`]: views that cannot be recorded are not worth exposing.
+    fn on_view(
+        &mut self,
+        meta: &AcquisitionMeta,
+        frame: &Frame,
+        dark: Option<&Frame>,
+        flood: Option<&Frame>,
+    ) -> Result<(), String>;
+}
+
 /// The devices of one unit.
 #[derive(Debug)]
 pub struct Devices<T, G, D, P, I> {
@@ -267,6 +284,26 @@ impl Sequencer {
         P: CompressionPaddle,
         I: Interlocks,
     {
+        self.run_observed(devices, plan, dose, aec, clock, None)
+    }
+
+    /// [`Sequencer::run`], handing each view to `observer` as soon as it is acquired.
+    pub fn run_observed<T, G, D, P, I>(
+        &mut self,
+        devices: &mut Devices<T, G, D, P, I>,
+        plan: &ExamPlan,
+        dose: &dyn DoseModel,
+        aec: Option<&dyn Aec>,
+        clock: &dyn Clock,
+        observer: Option<&mut dyn ViewObserver>,
+    ) -> Result<Acquisition, PlanError>
+    where
+        T: XrayTube,
+        G: Gantry,
+        D: Detector,
+        P: CompressionPaddle,
+        I: Interlocks,
+    {
         self.check_plan(plan, aec.is_some())?;
         let detector = devices.detector.geometry();
         detector.validate().map_err(|e| plan_error("detector", e.to_string()))?;
@@ -294,7 +331,7 @@ impl Sequencer {
             flood: None,
             t0: clock.now(),
         };
-        let outcome = self.exam(devices, plan, dose, aec, clock, &mut run);
+        let outcome = self.exam(devices, plan, dose, aec, clock, &mut run, observer);
         match outcome {
             Ok(()) => {
                 // Normal end of scan: automatic release; motion and tube made safe.
@@ -421,6 +458,7 @@ impl Sequencer {
         aec: Option<&dyn Aec>,
         clock: &dyn Clock,
         run: &mut Run,
+        mut observer: Option<&mut dyn ViewObserver>,
     ) -> Result<(), Stop>
     where
         T: XrayTube,
@@ -556,6 +594,11 @@ impl Sequencer {
                 estimated_mgd: MilliGray(rates[k] * record.mas.get()),
             });
             run.frames.push(frame);
+            if let (Some(observer), Some(frame)) = (observer.as_deref_mut(), run.frames.last()) {
+                observer
+                    .on_view(&run.meta, frame, run.dark.as_ref(), run.flood.as_ref())
+                    .map_err(|message| Stop::Abort(AbortReason::Interrupted { message }))?;
+            }
         }
         Ok(())
     }

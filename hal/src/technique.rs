@@ -78,8 +78,28 @@ pub struct Technique {
 
 impl Technique {
     /// Planned exposure time per view: mAs / mA.
+    ///
+    /// Never panics: a time that is not representable (only possible for values built without the checked
+    /// constructors) saturates to `Duration::MAX`, and a NaN ratio gives zero.
     pub fn exposure_time(&self) -> Duration {
-        Duration::from_secs_f64(self.mas_per_view.get() / self.tube_current.get())
+        let seconds = self.mas_per_view.get() / self.tube_current.get();
+        if seconds.is_nan() {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
+    }
+
+    /// Checks the fields the unit newtypes do not: the filter thickness must be finite and within 0..=10 mm.
+    pub fn validate(&self) -> Result<(), UnitError> {
+        let t = self.filter.thickness_mm;
+        if !(t.is_finite() && (0.0..=10.0).contains(&t)) {
+            return Err(UnitError {
+                quantity: "filter thickness",
+                requirement: "finite and within 0..=10 mm",
+                value: t,
+            });
+        }
+        Ok(())
     }
 
     /// The same technique with another mAs per view.

@@ -26,6 +26,34 @@ pub struct VolumeGeometry {
     pub origin_mm: [f64; 3],
 }
 
+/// Largest reconstruction grid accepted by default, voxels: 2^30 (4 GiB as f32; algorithms hold a few
+/// arrays of this size). Override with the environment variable [`MAX_VOXELS_ENV`].
+pub const DEFAULT_MAX_VOXELS: usize = 1 << 30;
+/// Environment variable overriding [`DEFAULT_MAX_VOXELS`] (a decimal voxel count).
+pub const MAX_VOXELS_ENV: &str = "TOMOLAB_RECON_MAX_VOXELS";
+
+/// The grid-size limit in force: [`MAX_VOXELS_ENV`] if set to a number, else [`DEFAULT_MAX_VOXELS`].
+pub fn max_voxels() -> usize {
+    std::env::var(MAX_VOXELS_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_MAX_VOXELS)
+}
+
+/// Number of voxels along one axis for `extent_mm / voxel_mm`, refusing counts that are not finite or
+/// would exceed the grid limit, before anything is cast or allocated.
+fn axis_count(field: &str, extent_mm: f64, voxel_mm: f64) -> Result<usize> {
+    let n = (extent_mm / voxel_mm).round().max(1.0);
+    if !n.is_finite() || n > max_voxels() as f64 {
+        return Err(invalid(
+            field,
+            format!(
+                "{extent_mm} mm at {voxel_mm} mm voxels is {n} voxels, above the grid limit of {} \
+                 (check the detector pitch and voxel size, or raise {MAX_VOXELS_ENV})",
+                max_voxels()
+            ),
+        ));
+    }
+    Ok(n as usize)
+}
+
 impl VolumeGeometry {
     /// Number of voxels.
     pub fn len(&self) -> usize {
@@ -76,6 +104,17 @@ impl VolumeGeometry {
         }
         if self.origin_mm.iter().any(|o| !o.is_finite()) {
             return Err(invalid("volume.origin_mm", "must be finite"));
+        }
+        let limit = max_voxels();
+        let total = self.nx.checked_mul(self.ny).and_then(|n| n.checked_mul(self.nz));
+        if total.is_none_or(|t| t > limit) {
+            return Err(invalid(
+                "volume.nx/ny/nz",
+                format!(
+                    "{}x{}x{} voxels exceeds the grid limit of {limit} (raise it with {MAX_VOXELS_ENV})",
+                    self.nx, self.ny, self.nz
+                ),
+            ));
         }
         Ok(())
     }
@@ -314,7 +353,7 @@ impl VolumeGeometry {
         if !options.support_height_mm.is_finite() {
             return Err(invalid("options.support_height_mm", "must be finite"));
         }
-        let nz = ((thickness / options.slice_mm).round() as usize).max(1);
+        let nz = axis_count("options.slice_mm", thickness, options.slice_mm)?;
         let z0 = options.support_height_mm + options.slice_mm / 2.0;
         let z_mid = options.support_height_mm + thickness / 2.0;
         let n = pose.detector_normal();
@@ -340,8 +379,23 @@ impl VolumeGeometry {
             ymin = ymin.min(p.y);
             ymax = ymax.max(p.y);
         }
-        let nx = (((xmax - xmin) / voxel).round() as usize).max(1);
-        let ny = (((ymax - ymin) / voxel).round() as usize).max(1);
+        let voxel_field =
+            if options.voxel_xy_mm.is_some() { "options.voxel_xy_mm" } else { "detector.pitch_u_mm/pitch_v_mm" };
+        let nx = axis_count(voxel_field, xmax - xmin, voxel)?;
+        let ny = axis_count(voxel_field, ymax - ymin, voxel)?;
+        let total = nx.checked_mul(ny).and_then(|n| n.checked_mul(nz));
+        if total.is_none_or(|t| t > max_voxels()) {
+            return Err(invalid(
+                voxel_field,
+                format!(
+                    "{voxel} mm voxels over the {:.1} x {:.1} x {thickness} mm slab give {nx}x{ny}x{nz} voxels, \
+                     above the grid limit of {} (raise it with {MAX_VOXELS_ENV})",
+                    xmax - xmin,
+                    ymax - ymin,
+                    max_voxels()
+                ),
+            ));
+        }
         let cx = (xmin + xmax) / 2.0;
         let cy = (ymin + ymax) / 2.0;
         let geometry = Self {

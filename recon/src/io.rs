@@ -81,9 +81,28 @@ pub fn write_nrrd(path: &Path, volume: &Volume) -> Result<()> {
 }
 
 /// Reads an NRRD file of the form [`write_nrrd`] writes (float32, raw, little endian, axis-aligned).
+///
+/// Only a regular file is read (a FIFO or device is refused; symlinks are followed), and at most a 64 KiB
+/// header plus the grid limit ([`crate::geometry::max_voxels`]) of float32 data.
 pub fn read_nrrd(path: &Path) -> Result<Volume> {
+    let meta = fs::metadata(path).map_err(|e| io_error(path, "read", e))?;
+    if !meta.is_file() {
+        return Err(invalid(path.display().to_string(), "not a regular file (FIFO, device or directory)"));
+    }
+    let max_len = (crate::geometry::max_voxels() as u64).saturating_mul(4).saturating_add(64 << 10);
+    if meta.len() > max_len {
+        return Err(invalid(
+            path.display().to_string(),
+            format!("{} bytes, more than the {max_len} allowed", meta.len()),
+        ));
+    }
     let mut bytes = Vec::new();
-    fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| io_error(path, "read", e))?;
+    fs::File::open(path)
+        .and_then(|f| f.take(max_len.saturating_add(1)).read_to_end(&mut bytes))
+        .map_err(|e| io_error(path, "read", e))?;
+    if bytes.len() as u64 > max_len {
+        return Err(invalid(path.display().to_string(), format!("more than the {max_len} bytes allowed")));
+    }
     let split = bytes
         .windows(2)
         .position(|w| w == b"\n\n")
@@ -114,6 +133,9 @@ pub fn read_nrrd(path: &Path) -> Result<Volume> {
     let origin = nums(field("space origin")?);
     if sizes.len() != 3 || dirs.len() != 9 || origin.len() != 3 {
         return Err(bad("sizes/space directions/space origin", "expected a 3D axis-aligned volume"));
+    }
+    if sizes.iter().any(|&n| !(n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64)) {
+        return Err(bad("sizes", "must be three positive integers"));
     }
     let geometry = VolumeGeometry {
         nx: sizes[0] as usize,

@@ -398,7 +398,8 @@ impl SimUnit {
 
 impl Clock for SimClock {
     fn now(&self) -> Duration {
-        Duration::from_secs_f64(self.lock().now_s)
+        // Checked: the clock saturates instead of panicking (issue 14 item 5).
+        Duration::try_from_secs_f64(self.lock().now_s.max(0.0)).unwrap_or(Duration::MAX)
     }
 }
 
@@ -464,6 +465,10 @@ impl XrayTube for SimTube {
         }
         let angle_start = s.angle_now();
         let duration_s = mas / ma;
+        // Checked, and never past the backup time (float rounding of mas / ma could add a nanosecond).
+        let Ok(duration) = Duration::try_from_secs_f64(duration_s).map(|d| d.min(request.backup_time)) else {
+            return err("tube", ErrorKind::OutOfRange, format!("exposure time {duration_s} s is not representable"));
+        };
         s.advance(duration_s);
         let angle_end = s.angle_now();
         if s.armed && mas > 0.0 {
@@ -472,12 +477,7 @@ impl XrayTube for SimTube {
         if at(faults.force_drift_at) {
             s.drift_pending = true;
         }
-        Ok(ExposureRecord {
-            kvp: Kilovolts::new(kvp)?,
-            mas: MilliampereSeconds::new(mas)?,
-            duration: Duration::from_secs_f64(duration_s),
-            end,
-        })
+        Ok(ExposureRecord { kvp: Kilovolts::new(kvp)?, mas: MilliampereSeconds::new(mas)?, duration, end })
     }
 
     fn disable(&mut self) -> Result<(), SimError> {
@@ -543,6 +543,11 @@ impl Gantry for SimGantry {
             return err("gantry", ErrorKind::DeviceFault, "motor stall");
         }
         match sweep.time_of(angle.get()) {
+            // A sweep so slow that the angle is reached only after an unrepresentable time (1e-300 deg/s) is out
+            // of range, not a panic in the clock (issue 14 item 5).
+            Some(t) if Duration::try_from_secs_f64(t).is_err() => {
+                err("gantry", ErrorKind::OutOfRange, format!("the sweep would reach {angle} only after {t} s"))
+            }
             Some(t) if t >= s.now_s - 1e-9 => {
                 s.now_s = s.now_s.max(t);
                 Ok(Degrees::new(s.angle_now())?)

@@ -36,17 +36,18 @@ fn frame_msg() -> impl Strategy<Value = FrameMessage> {
 
 fn requests() -> Vec<Request> {
     vec![
-        Request::Hello { major: 1, minor: 0, caps: 31 },
+        Request::Hello { major: 2, minor: 0, caps: 31, nonce: 0xDEAD_BEEF },
         Request::SetTechnique(mock_technique(1.5)),
         Request::Prepare,
         Request::Expose {
+            session: 0x1234_5678,
             id: 7,
             request: ExposureRequest {
                 mas: MilliampereSeconds::new(1.0).unwrap(),
                 backup_time: Duration::from_millis(11),
             },
         },
-        Request::QueryExposure { id: 7 },
+        Request::QueryExposure { session: 0x1234_5678, id: 7 },
         Request::Disable,
         Request::Interlocks,
         Request::DetectorGeometry,

@@ -123,9 +123,20 @@ where
 
 /// A fresh mock unit and its simulated virtual device.
 pub fn mock_sim(faults: Vec<tomolab_hal::mock::ScheduledFault>) -> (MockUnit, MockSim) {
+    mock_sim_with(faults, sim_device())
+}
+
+/// A fresh mock unit and its simulated virtual device with this configuration.
+pub fn mock_sim_with(faults: Vec<tomolab_hal::mock::ScheduledFault>, config: DeviceConfig) -> (MockUnit, MockSim) {
     let unit = MockUnit::new(MockConfig::default(), faults);
-    let sim = SimUnit::new(unit.devices(), sim_device(), Duration::from_millis(1));
+    let sim = SimUnit::new(unit.devices(), config, Duration::from_millis(1));
     (unit, sim)
+}
+
+/// The device in service mode (no compression interlock), for the HAL's tube contract suite, which exposes a
+/// bare tube.
+pub fn service_mode_device() -> DeviceConfig {
+    DeviceConfig { compression_window_n: None, ..sim_device() }
 }
 
 /// Every HAL contract suite against fresh bridge devices from `make`, with the mock unit's limits.
@@ -146,4 +157,10 @@ where
     let mut d = make();
     d.tube.set_technique(&mock_technique(1.0)).unwrap();
     contract::flood_suite(&mut d.detector);
+}
+
+/// Compresses the mock's paddle directly (the device's compression interlock then lets exposures fire).
+pub fn compress_backend(unit: &MockUnit) {
+    use tomolab_hal::CompressionPaddle;
+    unit.devices().paddle.compress(Newtons::new(100.0).unwrap()).unwrap();
 }

@@ -18,7 +18,7 @@ fn bridged_wide_angle_exam_matches_the_direct_mock_exam_bit_for_bit() {
 #[test]
 fn contract_suites_pass_over_the_simulated_links() {
     let make = || {
-        let (_u, sim) = mock_sim(vec![]);
+        let (_u, sim) = mock_sim_with(vec![], service_mode_device());
         sim_bridge(&sim, sim.serial(), sim.frame_stream()).unwrap()
     };
     contract_suites(make);
@@ -47,10 +47,14 @@ fn a_protocol_major_mismatch_is_refused() {
     use tomolab_firmware_bridge::client::ControlClient;
     use tomolab_firmware_bridge::device::DeviceConfig;
     use tomolab_firmware_bridge::sim::SimUnit;
+    use tomolab_firmware_bridge::wire::PROTOCOL_MAJOR;
     use tomolab_hal::mock::MockUnit;
     let unit = MockUnit::new(MockConfig::default(), vec![]);
-    let sim =
-        SimUnit::new(unit.devices(), DeviceConfig { protocol_major: 2, ..sim_device() }, Duration::from_millis(1));
+    let sim = SimUnit::new(
+        unit.devices(),
+        DeviceConfig { protocol_major: PROTOCOL_MAJOR + 1, ..sim_device() },
+        Duration::from_millis(1),
+    );
     let mut client = ControlClient::new(sim.serial(), sim.clock(), sim_link());
     let err = client.handshake().unwrap_err();
     assert_eq!(err.kind, tomolab_hal::ErrorKind::Refused, "{err}");
@@ -87,6 +91,7 @@ fn a_lost_exposure_answer_is_queried_never_resent() {
     use tomolab_firmware_bridge::client::ControlClient;
     use tomolab_hal::ExposureRequest;
     let (unit, sim) = mock_sim(vec![]);
+    compress_backend(&unit);
     let armed = std::rc::Rc::new(std::cell::Cell::new(false));
     let mut client =
         ControlClient::new(LoseNextAnswer { inner: sim.serial(), armed: armed.clone() }, sim.clock(), sim_link());

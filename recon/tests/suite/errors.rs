@@ -63,3 +63,48 @@ fn bad_options_are_named() {
     let tall = VolumeGeometry { origin_mm: [vol.origin_mm[0], vol.origin_mm[1], 700.0], ..vol };
     assert!(message(fbp(&p, &tall, &FbpOptions::default())).contains("source_mm"));
 }
+
+/// Issue 14 item 9: a detector pitch of 1e-6 mm in a bundle's JSON (poses unchanged) made the default grid
+/// 3e7 voxels wide and `Volume::zeros` panicked with "capacity overflow"; it must be an error naming the pitch.
+#[test]
+fn grid_from_a_pitch_of_1e_minus_6_is_refused_not_a_capacity_overflow() {
+    let (mut acq, _) = bead_acquisition();
+    acq.meta.detector.pitch_u_mm = 1e-6;
+    let p = line_integrals(&acq, &PreprocessOptions::default()).unwrap();
+    let msg = message(VolumeGeometry::for_tomosynthesis(&p.detector, &p.poses, Some(40.0), &VolumeOptions::default()));
+    assert!(msg.contains("grid limit") && msg.contains("pitch"), "{msg}");
+}
+
+/// Issue 14 item 9: a pitch of 0.02 mm (poses at 0.5 mm) asked for a 39 GB volume and aborted the process.
+#[test]
+fn grid_from_a_pitch_of_0_02_is_refused_before_allocating() {
+    let (mut acq, _) = bead_acquisition();
+    acq.meta.detector.pitch_u_mm = 0.02;
+    acq.meta.detector.pitch_v_mm = 0.02;
+    let p = line_integrals(&acq, &PreprocessOptions::default()).unwrap();
+    // The bead acquisition is small; scale the slab so the grid passes 2^30 voxels as the real exam did.
+    let options = VolumeOptions { slice_mm: 0.01, ..VolumeOptions::default() };
+    let msg = message(VolumeGeometry::for_tomosynthesis(&p.detector, &p.poses, Some(40.0), &options));
+    assert!(msg.contains("grid limit"), "{msg}");
+}
+
+/// A hand-made grid whose voxel count overflows `usize` is refused by `validate`, not by a panic.
+#[test]
+fn grid_whose_voxel_count_overflows_is_refused() {
+    let g = VolumeGeometry { nx: usize::MAX / 2, ny: 4, nz: 1, voxel_mm: [1.0, 1.0, 1.0], origin_mm: [0.0, 0.0, 0.0] };
+    assert!(message(g.validate()).contains("grid limit"));
+    let (acq, _) = bead_acquisition();
+    let p = line_integrals(&acq, &PreprocessOptions::default()).unwrap();
+    assert!(message(fbp(&p, &g, &FbpOptions::default())).contains("grid limit"));
+}
+
+/// Issue 14 item 9 (recon side): a FIFO given as a volume file must be refused, not block forever.
+#[cfg(unix)]
+#[test]
+fn nrrd_fifo_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("volume.nrrd");
+    assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+    let msg = message(tomolab_recon::io::read_nrrd(&path));
+    assert!(msg.contains("not a regular file"), "{msg}");
+}

@@ -34,6 +34,13 @@ fn simulated_devices_meet_the_hal_contracts() {
     let tech = mock_technique(2.0);
     contract::tube_suite(|| unit(FaultPlan::default()).devices().tube, &tech);
     contract::gantry_suite(|| unit(FaultPlan::default()).devices().gantry, SimConfig::new(50.0).gantry.limit_deg);
+    // Issue 14 item 5: extreme speeds (1e-300 deg/s then await) and backup times never panic the unit.
+    contract::extreme_values_suite(
+        || unit(FaultPlan::default()).devices().tube,
+        || unit(FaultPlan::default()).devices().gantry,
+        &tech,
+        SimConfig::new(50.0).gantry.limit_deg,
+    );
     contract::detector_suite(|| unit(FaultPlan::default()).devices().detector);
     contract::paddle_suite(|| unit(FaultPlan::default()).devices().paddle, 200.0);
     contract::interlocks_suite(|| unit(FaultPlan::default()).devices().interlocks);
