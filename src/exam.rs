@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+
 use serde::{Deserialize, Serialize};
 use tomolab_hal::acquisition::{ExamStatus, TechniqueMode};
 use tomolab_hal::aec::{AecReading, DensityCalibration, OutputCalibration, PreshotAec};
@@ -164,36 +165,295 @@ impl ExamConfig {
         }
     }
 
-    /// Reads `exam.toml` text over the defaults. Unknown keys and wrongly typed values are errors naming the key.
+    /// Reads `exam.toml` text over the defaults, then [`ExamConfig::validate`]s the result. Unknown keys, wrongly
+    /// typed and out-of-range values are [`ConfigError`]s naming the key. Enum values (preset, resolution,
+    /// technique mode, target, filter, lesion kinds...) are case-insensitive.
     pub fn from_toml(text: &str, preset: Option<PresetName>, resolution: Option<Resolution>) -> anyhow::Result<Self> {
-        let user: toml::Table = toml::from_str(text).context("exam.toml is not valid TOML")?;
+        Ok(Self::parse_toml(text, preset, resolution)?)
+    }
+
+    /// [`ExamConfig::from_toml`] with the error type kept.
+    pub fn parse_toml(
+        text: &str,
+        preset: Option<PresetName>,
+        resolution: Option<Resolution>,
+    ) -> Result<Self, ConfigError> {
+        let mut user: toml::Table = toml::from_str(text)
+            .map_err(|e| ConfigError { key: String::new(), problem: format!("not valid TOML: {e}") })?;
+        for key in ["preset", "resolution"] {
+            if let Some(toml::Value::String(v)) = user.get_mut(key) {
+                *v = v.to_ascii_lowercase();
+            }
+        }
         let read = |key: &str| user.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         let preset = match (preset, read("preset")) {
             (Some(p), _) => p,
-            (None, Some(p)) => p.parse().map_err(|e| anyhow::anyhow!("key `preset`: {e}"))?,
+            (None, Some(p)) => p.parse().map_err(|e| ConfigError::new("preset", e))?,
             (None, None) => PresetName::WideAngle,
         };
         let resolution = match (resolution, read("resolution")) {
             (Some(r), _) => r,
-            (None, Some(r)) => Resolution::deserialize(toml::Value::String(r.clone()))
-                .map_err(|_| anyhow::anyhow!("key `resolution`: `{r}` is not one of fast, clinical"))?,
+            (None, Some(r)) => parse_resolution(&r).map_err(|e| ConfigError::new("resolution", e))?,
             (None, None) => Resolution::Fast,
         };
-        let mut merged = toml::Table::try_from(Self::defaults(preset, resolution)).context("serialising defaults")?;
+        let mut merged = toml::Table::try_from(Self::defaults(preset, resolution))
+            .map_err(|e| ConfigError::new("(defaults)", e))?;
         if user.contains_key("technique") {
             // A technique table replaces the default whole: its fields depend on its mode.
             merged.remove("technique");
         }
         merge(&mut merged, user);
-        let mut unknown = Vec::new();
-        let config: Self =
-            serde_ignored::deserialize(toml::Value::Table(merged), |path| unknown.push(path.to_string()))
-                .map_err(|e| anyhow::anyhow!("exam.toml: {e}"))?;
-        if let Some(key) = unknown.first() {
-            bail!("exam.toml: unknown key `{key}`");
+        // Enum values are case-insensitive: on "unknown variant `x`, expected one of `X`, ..." put the
+        // canonical spelling in and try again (bounded: each round fixes one distinct value).
+        let mut config = None;
+        for _ in 0..32 {
+            let mut unknown = Vec::new();
+            match serde_ignored::deserialize::<_, _, Self>(toml::Value::Table(merged.clone()), |path| {
+                unknown.push(path.to_string())
+            }) {
+                Ok(c) => {
+                    if let Some(key) = unknown.first() {
+                        return Err(ConfigError::new(key, "unknown key"));
+                    }
+                    config = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    match canonical_variant(&message) {
+                        Some((given, canonical)) if replace_strings(&mut merged, &given, &canonical) => {}
+                        _ => {
+                            let key = message
+                                .split("key `")
+                                .nth(1)
+                                .and_then(|rest| rest.split('`').next())
+                                .unwrap_or("exam.toml")
+                                .to_owned();
+                            return Err(ConfigError::new(&key, message.trim()));
+                        }
+                    }
+                }
+            }
         }
-        Ok(Self { preset, resolution, ..config })
+        let config = config.ok_or_else(|| ConfigError::new("exam.toml", "too many enum values to normalise"))?;
+        let config = Self { preset, resolution, ..config };
+        config.validate()?;
+        Ok(config)
     }
+
+    /// Checks every field of every section before anything is built or exposed; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let g = &self.geometry;
+        let opt = |key: &str, v: Option<f64>, lo: f64, hi: f64, unit: &str| match v {
+            Some(v) => check(key, v, lo, hi, unit),
+            None => Ok(()),
+        };
+        opt("geometry.source_to_detector_mm", g.source_to_detector_mm, 100.0, 2000.0, "mm")?;
+        opt("geometry.rotation_axis_height_mm", g.rotation_axis_height_mm, -500.0, 1000.0, "mm")?;
+        opt("geometry.arc_start_deg", g.arc_start_deg, -360.0, 360.0, "deg")?;
+        opt("geometry.arc_end_deg", g.arc_end_deg, -360.0, 360.0, "deg")?;
+        opt("geometry.detector_pitch_mm", g.detector_pitch_mm, MIN_PITCH_MM, MAX_PITCH_MM, "mm")?;
+        if let Some(v) = g.views
+            && !(1..=MAX_VIEWS).contains(&v)
+        {
+            return Err(ConfigError::new("geometry.views", format!("{v} is outside 1..={MAX_VIEWS}")));
+        }
+        let preset = ScanPreset::builtin(self.preset);
+        let sid = g.source_to_detector_mm.unwrap_or(preset.geometry.source_to_detector_mm);
+        let axis = g.rotation_axis_height_mm.unwrap_or(preset.geometry.rotation_axis_height_mm);
+        if axis >= sid - 50.0 {
+            return Err(ConfigError::new(
+                "geometry.rotation_axis_height_mm",
+                format!("{axis} mm must be at least 50 mm below the source ({sid} mm)"),
+            ));
+        }
+        match &self.technique {
+            TechniqueConfig::Aec { preshot_mas, target_counts, fatty_glandular_max } => {
+                check("technique.preshot_mas", *preshot_mas, 0.1, 100.0, "mAs")?;
+                check("technique.target_counts", *target_counts, 1.0, 1.0e7, "counts")?;
+                check("technique.fatty_glandular_max", *fatty_glandular_max, 0.0, 1.0, "")?;
+            }
+            TechniqueConfig::Manual { filter_mm, kvp, mas_per_view, .. } => {
+                check("technique.filter_mm", *filter_mm, 0.0, 5.0, "mm")?;
+                check("technique.kvp", *kvp, 20.0, 49.0, "kV")?;
+                check("technique.mas_per_view", *mas_per_view, 0.01, 500.0, "mAs")?;
+            }
+        }
+        check("physics.window_be_mm", self.physics.window_be_mm, 0.0, 10.0, "mm")?;
+        check("physics.paddle_pmma_mm", self.physics.paddle_pmma_mm, 0.0, 50.0, "mm")?;
+        check("safety.compression_force_n", self.safety.compression_force_n, 0.0, 200.0, "N")?;
+        check("safety.dose_budget_mgd", self.safety.dose_budget_mgd, 0.001, 100.0, "mGy")?;
+        check("faults.force_drift_n", self.faults.force_drift_n, -1000.0, 1000.0, "N")?;
+        let d = &self.dose;
+        if !(1..=MAX_HISTORIES_PER_VIEW).contains(&d.histories_per_view) {
+            return Err(ConfigError::new(
+                "dose.histories_per_view",
+                format!("{} is outside 1..={MAX_HISTORIES_PER_VIEW}", d.histories_per_view),
+            ));
+        }
+        if d.batches == 0 || d.batches > 1024 || u64::from(d.batches) > d.histories_per_view {
+            return Err(ConfigError::new(
+                "dose.batches",
+                format!("{} must lie within 1..=1024 and not exceed dose.histories_per_view", d.batches),
+            ));
+        }
+        self.phantom.validate().map_err(|e| ConfigError::new("phantom", e))?;
+        Ok(())
+    }
+
+    /// Memory and run time the exam will need, estimated from the configuration alone (nothing is built).
+    /// Call after [`ExamConfig::validate`].
+    pub fn estimate(&self) -> ResourceEstimate {
+        let preset = ScanPreset::builtin(self.preset);
+        let native = preset.geometry.detector;
+        let pitch = self.geometry.detector_pitch_mm.unwrap_or(match self.resolution {
+            Resolution::Fast => native.pitch_u_mm * 4.0,
+            Resolution::Clinical => native.pitch_u_mm,
+        });
+        let cols = (native.cols as f64 * native.pitch_u_mm / pitch).ceil();
+        let rows = (native.rows as f64 * native.pitch_v_mm / pitch).ceil();
+        let pixels = cols * rows;
+        let views = self.geometry.views.unwrap_or(preset.sampling.views) as f64;
+        let p = &self.phantom;
+        let voxels = (p.chest_wall_width_mm / p.voxel_mm).ceil()
+            * (p.nipple_distance_mm / p.voxel_mm + 10.0 / p.voxel_mm).ceil()
+            * (p.thickness_mm / p.voxel_mm).ceil();
+        // Frames (views, dark, flood, pre-shot) as f32, twice (acquisition and the renderer's working copies);
+        // the label volume (1 byte per voxel); the reconstruction (1 mm slices at the detector pitch, f32,
+        // plus the filtered projections).
+        let slices = p.thickness_mm.ceil() + 1.0;
+        let memory = (views + 3.0) * pixels * 4.0 * 2.0 + voxels + pixels * slices * 4.0 + views * pixels * 4.0;
+        let motion = match self.resolution {
+            Resolution::Fast => 1.0,
+            Resolution::Clinical => 3.0,
+        };
+        let ray_steps = (views + 3.0) * pixels * motion * (p.thickness_mm / p.voxel_mm) * 2.0;
+        let histories = views * self.dose.histories_per_view as f64;
+        let seconds = ray_steps / RAY_STEPS_PER_S + histories / HISTORIES_PER_S + voxels / VOXELS_PER_S;
+        ResourceEstimate { memory_bytes: memory, seconds, pixels_per_frame: pixels, phantom_voxels: voxels }
+    }
+}
+
+/// Finest detector pitch accepted, mm (10 um, finer than any mammography detector).
+pub const MIN_PITCH_MM: f64 = 0.01;
+/// Coarsest detector pitch accepted, mm.
+pub const MAX_PITCH_MM: f64 = 10.0;
+/// Most views accepted.
+pub const MAX_VIEWS: usize = 1000;
+/// Most Monte Carlo histories per view accepted.
+pub const MAX_HISTORIES_PER_VIEW: u64 = 100_000_000;
+/// Memory estimate above which `tomolab exam` refuses without `--force`: 8 GiB.
+pub const MAX_MEMORY_BYTES: f64 = 8.0 * 1024.0 * 1024.0 * 1024.0;
+/// Run-time estimate above which `tomolab exam` refuses without `--force`: 2 hours.
+pub const MAX_SECONDS: f64 = 7200.0;
+/// Throughput assumed by the run-time estimate: ray-marching steps per second (2 cores, release build).
+const RAY_STEPS_PER_S: f64 = 4.0e8;
+/// Monte Carlo photon histories per second assumed by the estimate.
+const HISTORIES_PER_S: f64 = 1.0e6;
+/// Phantom voxels generated per second assumed by the estimate.
+const VOXELS_PER_S: f64 = 5.0e7;
+
+/// What an exam is expected to cost (order of magnitude: good to a factor of a few).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ResourceEstimate {
+    /// Peak memory, bytes.
+    pub memory_bytes: f64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Pixels per detector frame.
+    pub pixels_per_frame: f64,
+    /// Voxels of the phantom.
+    pub phantom_voxels: f64,
+}
+
+impl ResourceEstimate {
+    /// `Err` with the figures when the estimate exceeds [`MAX_MEMORY_BYTES`] or [`MAX_SECONDS`].
+    pub fn check(&self) -> Result<(), String> {
+        let gib = self.memory_bytes / (1024.0 * 1024.0 * 1024.0);
+        if self.memory_bytes > MAX_MEMORY_BYTES || self.seconds > MAX_SECONDS {
+            return Err(format!(
+                "the exam would need about {gib:.1} GiB of memory and {:.0} s ({} frame pixels, {:.2e} phantom \
+                 voxels); the limits are {:.0} GiB and {MAX_SECONDS:.0} s. Reduce geometry.views, \
+                 geometry.detector_pitch_mm, phantom.voxel_mm or dose.histories_per_view, or pass --force",
+                self.seconds,
+                self.pixels_per_frame,
+                self.phantom_voxels,
+                MAX_MEMORY_BYTES / (1024.0 * 1024.0 * 1024.0)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An `exam.toml` (or exam configuration) that cannot be used; `key` names the offending key (empty for a
+/// TOML syntax error, whose message gives the line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The dotted key, e.g. `geometry.detector_pitch_mm`.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, problem: impl core::fmt::Display) -> Self {
+        Self { key: key.to_owned(), problem: problem.to_string() }
+    }
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "exam.toml: {}", self.problem)
+        } else {
+            write!(f, "exam.toml: key `{}`: {}", self.key, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn check(key: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), ConfigError> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(key, format!("{v} is outside {lo}..={hi} {unit}").trim_end().to_owned()))
+    }
+}
+
+/// Parses a resolution name, case-insensitively.
+pub fn parse_resolution(s: &str) -> Result<Resolution, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "fast" => Ok(Resolution::Fast),
+        "clinical" => Ok(Resolution::Clinical),
+        _ => Err(format!("`{s}` is not a resolution; use fast or clinical")),
+    }
+}
+
+/// From serde's "unknown variant `given`, expected one of `A`, `B`" (or "expected `A` or `B`"), the given
+/// value and the expected variant equal to it ignoring case.
+fn canonical_variant(message: &str) -> Option<(String, String)> {
+    let rest = message.split("unknown variant `").nth(1)?;
+    let (given, rest) = rest.split_once('`')?;
+    let expected = rest.split("expected").nth(1)?;
+    let canonical = expected.split('`').skip(1).step_by(2).find(|v| v.eq_ignore_ascii_case(given) && *v != given)?;
+    Some((given.to_owned(), canonical.to_owned()))
+}
+
+/// Replaces every string value equal to `from` with `to`; whether any was replaced.
+fn replace_strings(table: &mut toml::Table, from: &str, to: &str) -> bool {
+    fn walk(v: &mut toml::Value, from: &str, to: &str) -> bool {
+        match v {
+            toml::Value::String(s) if s == from => {
+                *s = to.to_owned();
+                true
+            }
+            toml::Value::Array(a) => a.iter_mut().fold(false, |acc, v| walk(v, from, to) | acc),
+            toml::Value::Table(t) => t.iter_mut().map(|(_, v)| v).fold(false, |acc, v| walk(v, from, to) | acc),
+            _ => false,
+        }
+    }
+    table.iter_mut().map(|(_, v)| v).fold(false, |acc, v| walk(v, from, to) | acc)
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -465,6 +725,7 @@ impl core::fmt::Debug for PreparedExam {
 /// Builds the phantom, the physics and the simulated unit of `config`. `on_frame` is called after each frame
 /// is rendered (for progress display).
 pub fn prepare_exam(config: &ExamConfig, on_frame: Option<Box<dyn Fn(u64) + Send>>) -> anyhow::Result<PreparedExam> {
+    config.validate()?;
     let preset = preset_with_overrides(config)?;
     let params = BreastParams { seed: config.seed, ..config.phantom.clone() };
     let phantom = Phantom::breast(&params).context("phantom")?;
@@ -578,18 +839,55 @@ where
     P: tomolab_hal::CompressionPaddle,
     I: tomolab_hal::Interlocks,
 {
+    run_prepared_observed(config, plan, aec, dose, truth, detector, devices, clock, None)
+}
+
+/// [`run_prepared`], handing each view to `observer` as it arrives (to stream it to disk, see
+/// [`tomolab_hal::journal`]).
+#[allow(clippy::too_many_arguments)]
+pub fn run_prepared_observed<T, G, D, P, I>(
+    config: &ExamConfig,
+    plan: ExamPlan,
+    aec: Option<PreshotAec>,
+    dose: &ExamDose,
+    truth: GroundTruth,
+    detector: DetectorGeometry,
+    devices: &mut tomolab_hal::sequencer::Devices<T, G, D, P, I>,
+    clock: &dyn tomolab_hal::Clock,
+    observer: Option<&mut dyn tomolab_hal::sequencer::ViewObserver>,
+) -> anyhow::Result<ExamOutcome>
+where
+    T: tomolab_hal::XrayTube,
+    G: tomolab_hal::Gantry,
+    D: tomolab_hal::Detector,
+    P: tomolab_hal::CompressionPaddle,
+    I: tomolab_hal::Interlocks,
+{
     let mut sequencer = Sequencer::new(SafetyLimits::default())?;
     let recording = aec.map(|inner| RecordingAec { inner, reading: std::cell::Cell::new(None) });
     let aec_ref = recording.as_ref().map(|a| a as &dyn tomolab_hal::sequencer::Aec);
     let t0 = clock.now();
-    let acquisition = sequencer.run(devices, &plan, &dose.budget, aec_ref, clock)?;
+    let acquisition = sequencer.run_observed(devices, &plan, &dose.budget, aec_ref, clock, observer)?;
     let exam_time_s = clock.now().saturating_sub(t0).as_secs_f64();
+    let reading = recording.and_then(|r| r.reading.get());
+    summarise(config, acquisition, dose, truth, detector, exam_time_s, reading)
+}
+
+/// The dose report and summary of an acquisition (a fresh one, or one recovered from a journal).
+pub fn summarise(
+    config: &ExamConfig,
+    acquisition: Acquisition,
+    dose: &ExamDose,
+    truth: GroundTruth,
+    detector: DetectorGeometry,
+    exam_time_s: f64,
+    aec: Option<AecReading>,
+) -> anyhow::Result<ExamOutcome> {
     let report = if acquisition.meta.views.is_empty() {
         None
     } else {
         Some(DoseReport::compute(&dose.inputs, &dose.budget, &acquisition).context("dose report")?)
     };
-    let reading = recording.and_then(|r| r.reading.get());
     let summary = ExamSummary {
         preset: config.preset,
         seed: config.seed,
@@ -598,7 +896,7 @@ where
         views: acquisition.frames.len(),
         technique: acquisition.meta.technique,
         total_mas: acquisition.meta.views.iter().map(|v| v.exposure.mas.get()).sum(),
-        aec: reading,
+        aec,
         thickness_mm: acquisition.meta.compression.map(|c| c.thickness.get()),
         exam_time_s,
         estimated_mgd: acquisition.meta.dose.delivered_mgd,

@@ -39,14 +39,14 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         // A closed pipe (`tomolab plan | head`) is a normal way for a reader to stop.
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -68,17 +68,30 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// The documented exit code of an error (see `commands::exit`).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use commands::exit;
+    if e.chain().any(|c| c.is::<commands::Refused>()) {
+        exit::REFUSED
+    } else if e.chain().any(|c| c.is::<commands::UsageError>() || c.is::<tomolab::exam::ConfigError>()) {
+        exit::USAGE
+    } else {
+        exit::FAILED
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     match cli.command {
         Command::Exam(args) => commands::exam::run(&args),
-        Command::Presets(args) => commands::presets::run(&args),
-        Command::Plan(args) => commands::plan::run(&args),
-        Command::Spectrum(args) => commands::spectrum::run(&args),
-        Command::Attenuation(args) => commands::attenuation::run(&args),
-        Command::Device(args) => commands::device::run(&args),
-        Command::Dose(args) => commands::dose::run(&args),
-        Command::Recon(args) => commands::recon::run(&args),
-        Command::Metrics(args) => commands::metrics::run(&args),
-        Command::Phantom(args) => commands::phantom::run(&args),
+        Command::Presets(args) => ok(commands::presets::run(&args)),
+        Command::Plan(args) => ok(commands::plan::run(&args)),
+        Command::Spectrum(args) => ok(commands::spectrum::run(&args)),
+        Command::Attenuation(args) => ok(commands::attenuation::run(&args)),
+        Command::Device(args) => ok(commands::device::run(&args)),
+        Command::Dose(args) => ok(commands::dose::run(&args)),
+        Command::Recon(args) => ok(commands::recon::run(&args)),
+        Command::Metrics(args) => ok(commands::metrics::run(&args)),
+        Command::Phantom(args) => ok(commands::phantom::run(&args)),
     }
 }

@@ -4,3 +4,5 @@
 
 mod cli;
 mod exam;
+mod exam_cli;
+mod exam_config;

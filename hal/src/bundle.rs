@@ -569,7 +569,7 @@ pub fn validate_meta(meta: &AcquisitionMeta, file: &Path) -> Result<(), BundleEr
 /// Checks the pixel values against the calibration convention: raw frames finite (a detector's defective
 /// pixels are finite values; NaN or infinity means a broken file or pipeline), dark finite, flood finite and
 /// positive in at least half its pixels (non-positive flood pixels are treated as defective downstream).
-fn validate_pixels(dir: &Path, acq: &Acquisition) -> Result<(), BundleError> {
+pub(crate) fn validate_pixels(dir: &Path, acq: &Acquisition) -> Result<(), BundleError> {
     for (k, frame) in acq.frames.iter().enumerate() {
         let bad = frame.data.iter().filter(|v| !v.is_finite()).count();
         if bad > 0 {
@@ -607,7 +607,9 @@ fn validate_pixels(dir: &Path, acq: &Acquisition) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// Reads a bundle with the default limits ([`LoadLimits::from_env`]): see [`load_with_limits`].
+/// Reads a bundle with the default limits ([`LoadLimits::from_env`]): see [`load_with_limits`]. A directory
+/// holding only an interrupted exam's journal loads as the partial acquisition it recorded (see
+/// [`crate::journal`]), with status `aborted`.
 pub fn load(dir: &Path) -> Result<Acquisition, BundleError> {
     load_with_limits(dir, &LoadLimits::from_env())
 }
@@ -616,6 +618,10 @@ pub fn load(dir: &Path) -> Result<Acquisition, BundleError> {
 /// files and never more than the manifest declares (nor more than `limits`).
 pub fn load_with_limits(dir: &Path, limits: &LoadLimits) -> Result<Acquisition, BundleError> {
     let meta_path = dir.join(METADATA_FILE);
+    // An interrupted exam leaves a journal and no metadata file: recover its views, marked incomplete.
+    if crate::journal::is_partial(dir) {
+        return crate::journal::recover(dir, limits);
+    }
     let bytes = read_regular(&meta_path, "file", limits.max_json_bytes)?;
     let (meta, arrays) = parse_metadata(&bytes, &meta_path)?;
     drop(bytes);

@@ -9,7 +9,8 @@
 //! - [`devices`]: one small trait per device (tube, gantry, detector, paddle, interlocks), each error mapped to a
 //!   shared [`ErrorKind`] so generic code can act on it without knowing the backend;
 //! - [`acquisition`] and [`bundle`]: the exam plan, the acquisition record, and its on-disk form (JSON metadata
-//!   plus NumPy arrays, checksummed) that a physicist can open without our code;
+//!   plus NumPy arrays, checksummed) that a physicist can open without our code; [`journal`] streams each
+//!   view to disk as it arrives, so a killed exam leaves a partial bundle that loads;
 //! - [`aec`]: automatic exposure control from a pre-shot, driven by a backend-supplied calibration;
 //! - [`sequencer`]: the exam state machine, generic over the device traits, which enforces the safety rules
 //!   whatever the backend does;
@@ -27,6 +28,7 @@ pub mod contract;
 pub mod devices;
 pub mod error;
 pub mod geometry;
+pub mod journal;
 pub mod mock;
 pub mod presets;
 pub mod sequencer;

@@ -92,7 +92,7 @@ fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
         modbus: Some(args.modbus),
         modbus_rtu_over_tcp: args.modbus_rtu_over_tcp,
         frames: Some(args.frames),
-        device: DeviceConfig::default(),
+        device: DeviceConfig { boot_nonce: boot_nonce(), ..DeviceConfig::default() },
     };
     let handle = match args.backend {
         Backend::Mock => serve(config, || MockUnit::new(MockConfig::default(), vec![]).devices()),
@@ -132,4 +132,13 @@ fn run_serve(args: &ServeArgs) -> anyhow::Result<()> {
     drop(out);
     handle.wait();
     Ok(())
+}
+
+/// A fresh seed for the device's session ids and frame tokens, so two device processes (or one restarted)
+/// never announce the same session: std's `RandomState` keys come from the operating system's RNG.
+fn boot_nonce() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish() as u32
 }

@@ -2,17 +2,17 @@
 //! previews, ground truth and a summary.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tomolab::exam::{ExamConfig, Resolution, prepare_exam, run_exam, run_prepared, write_outputs};
+use tomolab::exam::{ExamConfig, Resolution, prepare_exam, run_prepared_observed, summarise, write_outputs};
 use tomolab_hal::PresetName;
 
 /// Arguments of `tomolab exam`.
 #[derive(Debug, clap::Args)]
 pub struct ExamArgs {
     /// Scanner preset (overrides the config file).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_preset)]
     preset: Option<PresetName>,
     /// Seed of every random draw (overrides the config file).
     #[arg(long)]
@@ -23,9 +23,21 @@ pub struct ExamArgs {
     /// Simulation fidelity: `fast` (binned detector, 0.25 mm phantom) or `clinical` (native pixels, 0.1 mm).
     #[arg(long, value_parser = parse_resolution)]
     resolution: Option<Resolution>,
-    /// Output directory (must not already hold an exam).
+    /// Output directory: new or empty (or see --overwrite and --resume). Each view is streamed into
+    /// OUT/acquisition as it arrives, so an interrupted exam leaves a partial bundle.
     #[arg(long, required_unless_present = "print_config")]
     out: Option<PathBuf>,
+    /// Replace what an earlier exam left in --out (removes only tomolab's own files).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Keep the partial bundle an interrupted exam left in --out and run only the offline steps (dose report,
+    /// previews, summary, reconstruction). Needs the same configuration and seed. Views are never re-exposed:
+    /// the dose was delivered and the breast released, so the sweep cannot be continued.
+    #[arg(long)]
+    resume: bool,
+    /// Run even if the estimated memory or run time exceeds the limits (8 GiB, 2 hours).
+    #[arg(long)]
+    force: bool,
     /// Print the full default configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -46,19 +58,125 @@ pub struct ExamArgs {
 }
 
 fn parse_resolution(s: &str) -> Result<Resolution, String> {
-    match s {
-        "fast" => Ok(Resolution::Fast),
-        "clinical" => Ok(Resolution::Clinical),
-        other => Err(format!("`{other}` is not a resolution; use fast or clinical")),
-    }
+    tomolab::exam::parse_resolution(s)
 }
 
-/// Runs the exam.
-pub fn run(args: &ExamArgs) -> anyhow::Result<()> {
+fn parse_preset(s: &str) -> Result<PresetName, String> {
+    s.to_ascii_lowercase().parse().map_err(|e: tomolab_hal::presets::UnknownPreset| e.to_string())
+}
+
+/// What `tomolab exam` leaves in OUT: everything else there is someone else's and is never touched.
+const OWN_ENTRIES: [&str; 8] =
+    ["acquisition", "ground_truth.json", "summary.json", "previews", "recon", "dose.json", "dose.svg", "exam.toml"];
+
+/// Removes tomolab's files from `dir` (and the sub-directories it made, if they are then empty).
+fn remove_own(dir: &Path) -> anyhow::Result<()> {
+    let ours_in = |sub: &str, name: &str| match sub {
+        "acquisition" => {
+            tomolab_hal::journal::FILES.contains(&name)
+                || ["acquisition.json", "frames.npy", "dark.npy", "flood.npy"].contains(&name)
+                || name.ends_with(".tmp")
+        }
+        "previews" => name.starts_with("view_") && name.ends_with(".png"),
+        "recon" => ["volume.nrrd", "slices.tif", "recon.json", "synthetic2d.png", "previews"].contains(&name),
+        _ => false,
+    };
+    for entry in OWN_ENTRIES {
+        let path = dir.join(entry);
+        if path.is_dir() {
+            for f in std::fs::read_dir(&path)? {
+                let f = f?;
+                let name = f.file_name().to_string_lossy().into_owned();
+                if ours_in(entry, &name) {
+                    if f.path().is_dir() {
+                        for g in std::fs::read_dir(f.path())? {
+                            let g = g?;
+                            if g.file_name().to_string_lossy().starts_with("slice_") {
+                                std::fs::remove_file(g.path())?;
+                            }
+                        }
+                        let _ = std::fs::remove_dir(f.path());
+                    } else {
+                        std::fs::remove_file(f.path()).with_context(|| format!("removing {}", f.path().display()))?;
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&path);
+        } else if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether OUT is usable; removes an earlier exam's files on --overwrite. Returns true for a resume.
+fn prepare_out(dir: &Path, overwrite: bool, resume: bool) -> anyhow::Result<bool> {
+    let usage = |msg: String| anyhow::Error::new(super::UsageError(msg));
+    if !dir.exists() {
+        if resume {
+            return Err(usage(format!("{}: nothing to resume (the directory does not exist)", dir.display())));
+        }
+        return Ok(false);
+    }
+    if !dir.is_dir() {
+        return Err(usage(format!("{} is not a directory", dir.display())));
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let acq = dir.join("acquisition");
+    let complete = acq.join(tomolab_hal::bundle::METADATA_FILE).exists();
+    let partial = tomolab_hal::journal::is_partial(&acq);
+    let ours = names.iter().any(|n| OWN_ENTRIES.contains(&n.as_str()));
+    if resume {
+        if !partial {
+            return Err(usage(format!(
+                "{}: nothing to resume: it holds no interrupted exam (no acquisition/{} without acquisition.json)",
+                dir.display(),
+                tomolab_hal::journal::JOURNAL_FILE
+            )));
+        }
+        return Ok(true);
+    }
+    if names.is_empty() {
+        return Ok(false);
+    }
+    if !ours {
+        return Err(usage(format!(
+            "{} is not empty and holds no tomolab exam; refusing to write into it (choose another --out)",
+            dir.display()
+        )));
+    }
+    if overwrite {
+        remove_own(dir)?;
+        return Ok(false);
+    }
+    if partial {
+        let views = tomolab_hal::journal::views_recorded(&acq).unwrap_or(0);
+        return Err(usage(format!(
+            "{} holds only the leftovers of an interrupted exam ({views} views recorded, no complete bundle); \
+             rerun with --resume to keep them (offline steps only) or --overwrite to discard them",
+            dir.display()
+        )));
+    }
+    if complete {
+        return Err(usage(format!(
+            "{} already holds an exam; choose another --out or pass --overwrite to replace it",
+            dir.display()
+        )));
+    }
+    Err(usage(format!(
+        "{} holds files of an earlier exam but no acquisition; pass --overwrite to replace them",
+        dir.display()
+    )))
+}
+
+/// Runs the exam; the exit code says how it ended (see [`super::exit`]).
+pub fn run(args: &ExamArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            ExamConfig::from_toml(&text, args.preset, args.resolution)
+            ExamConfig::parse_toml(&text, args.preset, args.resolution)
+                .map_err(anyhow::Error::new)
                 .with_context(|| format!("in {}", path.display()))?
         }
         None => ExamConfig::defaults(
@@ -69,15 +187,29 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
+    config.validate()?;
     let mut out = std::io::stdout().lock();
     if args.print_config {
         writeln!(out, "{}", toml::to_string_pretty(&config)?)?;
-        return Ok(());
+        return Ok(std::process::ExitCode::SUCCESS);
     }
     let dir = args.out.as_ref().context("--out is required")?;
-    if dir.join("acquisition").exists() {
-        anyhow::bail!("{} already holds an exam; choose another --out", dir.display());
+    let effective = toml::to_string_pretty(&config)?;
+    let resume = prepare_out(dir, args.overwrite, args.resume)?;
+    let estimate = config.estimate();
+    if !args.force
+        && let Err(why) = estimate.check()
+    {
+        eprintln!("error: refused before any exposure: {why}");
+        return Ok(std::process::ExitCode::from(super::exit::REFUSED));
     }
+    let acq_dir = dir.join("acquisition");
+    if resume {
+        return resume_exam(args, &config, &effective, dir);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("exam.toml"), &effective).context("writing exam.toml")?;
+    let mut journal = tomolab_hal::journal::JournalWriter::create(&acq_dir, &effective)?;
     let frames = config.geometry.views.unwrap_or_else(|| tomolab_hal::ScanPreset::builtin(config.preset).sampling.views)
         as u64
         + 2;
@@ -94,16 +226,12 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<()> {
     };
     let ticker = bar.clone();
     let started = std::time::Instant::now();
-    let outcome = match &args.device {
-        None => run_exam(&config, Some(Box::new(move |_| ticker.inc(1))))?,
-        Some(endpoints) => {
-            use tomolab_firmware_bridge::bridge::{MotionConfig, connect};
-            // The plan, the AEC calibration and the dose model come from the local model of the same config.
-            let local = prepare_exam(&config, None)?;
-            let (mut devices, _heartbeat) = connect(endpoints, Default::default(), MotionConfig::default())
-                .with_context(|| format!("connecting to the device at {endpoints:?}"))?;
-            let clock = tomolab_hal::SystemClock::default();
-            run_prepared(
+    let result = (|| -> anyhow::Result<_> { Ok(match &args.device {
+        None => {
+            let local = prepare_exam(&config, Some(Box::new(move |_| ticker.inc(1))))?;
+            let mut devices = local.unit.devices();
+            let clock = local.unit.clock();
+            run_prepared_observed(
                 &config,
                 local.plan,
                 local.aec,
@@ -112,11 +240,106 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<()> {
                 local.detector,
                 &mut devices,
                 &clock,
-            )?
+                Some(&mut journal),
+            )
+            .map_err(refused)?
+        }
+        Some(endpoints) => {
+            use tomolab_firmware_bridge::bridge::{MotionConfig, connect};
+            // The plan, the AEC calibration and the dose model come from the local model of the same config.
+            let local = prepare_exam(&config, None)?;
+            let (mut devices, _heartbeat) = connect(endpoints, Default::default(), MotionConfig::default())
+                .with_context(|| format!("connecting to the device at {endpoints:?}"))?;
+            let clock = tomolab_hal::SystemClock::default();
+            run_prepared_observed(
+                &config,
+                local.plan,
+                local.aec,
+                &local.dose,
+                local.truth,
+                local.detector,
+                &mut devices,
+                &clock,
+                Some(&mut journal),
+            )
+            .map_err(refused)?
+        }
+    }) })();
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // Nothing was acquired (the plan was refused or the set-up failed): leave no leftovers behind.
+            drop(journal);
+            let _ = tomolab_hal::journal::remove(&acq_dir);
+            let _ = std::fs::remove_dir(&acq_dir);
+            let _ = std::fs::remove_file(dir.join("exam.toml"));
+            return Err(e);
         }
     };
     bar.set_message("saving");
     write_outputs(&outcome, dir)?;
+    journal.finish()?;
+    finish(args, &config, dir, &outcome, &bar, started)
+}
+
+/// A plan the sequencer refused before touching any device is a refusal (exit 3), not a failure.
+fn refused(e: anyhow::Error) -> anyhow::Error {
+    if e.chain().any(|c| c.is::<tomolab_hal::sequencer::PlanError>()) {
+        anyhow::Error::new(super::Refused(format!("{e:#}")))
+    } else {
+        e
+    }
+}
+
+/// `--resume`: the partial bundle an interrupted exam left is kept as it is (marked incomplete) and only the
+/// offline steps run. Refused when the configuration differs from the interrupted exam's.
+fn resume_exam(
+    args: &ExamArgs,
+    config: &ExamConfig,
+    effective: &str,
+    dir: &Path,
+) -> anyhow::Result<std::process::ExitCode> {
+    let acq_dir = dir.join("acquisition");
+    let label = tomolab_hal::journal::label(&acq_dir)?;
+    if label != effective {
+        let key = first_difference(&label, effective);
+        return Err(anyhow::Error::new(super::UsageError(format!(
+            "cannot resume {}: the interrupted exam ran with another configuration or seed (first difference: \
+             {key}); rerun with the same --config/--seed/--preset/--resolution, or --overwrite",
+            dir.display()
+        ))));
+    }
+    let acquisition = tomolab_hal::bundle::load(&acq_dir)
+        .with_context(|| format!("cannot resume: the partial bundle in {} does not load", acq_dir.display()))?;
+    let started = std::time::Instant::now();
+    let local = prepare_exam(config, None)?;
+    let exam_time_s = acquisition.meta.views.last().map_or(0.0, |v| v.time_since_start.as_secs_f64());
+    let outcome = summarise(config, acquisition, &local.dose, local.truth, local.detector, exam_time_s, None)?;
+    write_outputs(&outcome, dir)?;
+    tomolab_hal::journal::remove(&acq_dir)?;
+    eprintln!(
+        "warning: resumed an interrupted exam: kept its {} views (marked incomplete); views are never re-exposed",
+        outcome.acquisition.frames.len()
+    );
+    finish(args, config, dir, &outcome, &indicatif::ProgressBar::hidden(), started)
+}
+
+fn first_difference(a: &str, b: &str) -> String {
+    a.lines()
+        .zip(b.lines())
+        .find(|(x, y)| x != y)
+        .map_or_else(|| "line count".to_owned(), |(x, y)| format!("`{x}` then, `{y}` now"))
+}
+
+fn finish(
+    args: &ExamArgs,
+    config: &ExamConfig,
+    dir: &Path,
+    outcome: &tomolab::exam::ExamOutcome,
+    bar: &indicatif::ProgressBar,
+    started: std::time::Instant,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut out = std::io::stdout().lock();
     let recon = if args.no_recon || outcome.acquisition.frames.is_empty() {
         None
     } else {
@@ -169,7 +392,14 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<()> {
         writeln!(out, "time: {:.1} s on the unit's clock, {wall:.1} s wall", s.exam_time_s)?;
         writeln!(out, "wrote {}", dir.display())?;
     }
-    Ok(())
+    if s.status != tomolab_hal::ExamStatus::Complete {
+        eprintln!("exam {}", status_text(&s.status));
+    }
+    Ok(std::process::ExitCode::from(match s.status {
+        tomolab_hal::ExamStatus::Complete => 0,
+        tomolab_hal::ExamStatus::Refused { .. } => super::exit::REFUSED,
+        tomolab_hal::ExamStatus::Aborted { .. } => super::exit::ABORTED,
+    }))
 }
 
 fn status_text(status: &tomolab_hal::ExamStatus) -> String {

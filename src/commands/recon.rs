@@ -57,9 +57,10 @@ pub struct ReconArgs {
     /// Acquisition bundle directory (acquisition.json + frames.npy ...).
     pub acquisition: PathBuf,
     /// Reconstruction algorithm.
-    #[arg(long, value_enum, default_value = "fbp")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "fbp")]
     pub algorithm: Algorithm,
-    /// Output directory (created if missing).
+    /// Output directory: created if missing; an existing one must be empty or hold an earlier reconstruction
+    /// (its recon.json), which is replaced.
     #[arg(long)]
     pub out: PathBuf,
     /// In-plane voxel size, mm (default: detector pitch at the mid-breast plane).
@@ -93,7 +94,7 @@ pub struct ReconArgs {
     #[arg(long, default_value_t = 0.8)]
     pub relaxation: f32,
     /// How frames are normalised.
-    #[arg(long, value_enum, default_value = "dark-flood")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "dark-flood")]
     pub normalisation: NormalisationArg,
     /// Skip automatic defective-pixel repair.
     #[arg(long)]
@@ -102,7 +103,7 @@ pub struct ReconArgs {
     #[arg(long)]
     pub crop_threshold: Option<f32>,
     /// Backprojection kernel.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
     pub kernel: KernelArg,
     /// Number of PNG slice previews.
     #[arg(long, default_value_t = 5)]
@@ -154,8 +155,27 @@ pub fn default_fbp(
     Ok(<Wrapper as clap::Parser>::try_parse_from(argv)?.args)
 }
 
+/// Refuses an `--out` that exists, is not empty and holds no earlier reconstruction (`recon.json`).
+fn check_out(out: &std::path::Path) -> anyhow::Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(anyhow::Error::new(super::UsageError(format!("--out {} is not a directory", out.display()))));
+    }
+    let empty = std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?.next().is_none();
+    if empty || out.join("recon.json").is_file() {
+        return Ok(());
+    }
+    Err(anyhow::Error::new(super::UsageError(format!(
+        "--out {} is not empty and holds no earlier reconstruction (no recon.json); refusing to overwrite it",
+        out.display()
+    ))))
+}
+
 /// Runs the reconstruction, writes its outputs and returns the one-line report.
 pub fn execute(args: &ReconArgs) -> anyhow::Result<String> {
+    check_out(&args.out)?;
     let t0 = Instant::now();
     let acq = tomolab_hal::bundle::load(&args.acquisition)
         .with_context(|| format!("loading acquisition {}", args.acquisition.display()))?;
@@ -178,7 +198,7 @@ pub fn execute(args: &ReconArgs) -> anyhow::Result<String> {
         KernelArg::Auto => KernelPath::Auto,
         KernelArg::General => KernelPath::General,
     };
-    let window: Window = args.window.parse()?;
+    let window: Window = args.window.to_ascii_lowercase().parse()?;
     let volume_options = VolumeOptions {
         voxel_xy_mm: args.voxel_mm,
         slice_mm: args.slice_mm,
