@@ -196,8 +196,8 @@ impl ExamConfig {
             (None, Some(r)) => parse_resolution(&r).map_err(|e| ConfigError::new("resolution", e))?,
             (None, None) => Resolution::Fast,
         };
-        let mut merged = toml::Table::try_from(Self::defaults(preset, resolution))
-            .map_err(|e| ConfigError::new("(defaults)", e))?;
+        let mut merged =
+            toml::Table::try_from(Self::defaults(preset, resolution)).map_err(|e| ConfigError::new("(defaults)", e))?;
         if user.contains_key("technique") {
             // A technique table replaces the default whole: its fields depend on its mode.
             merged.remove("technique");

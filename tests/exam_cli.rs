@@ -143,6 +143,23 @@ fn killed_exam_leaves_a_partial_bundle_that_loads_reconstructs_and_is_resumable(
         other => panic!("{other:?}"),
     }
 
+    // A torn tail (half a frame, half a journal line, as a kill mid-write leaves) costs only that view.
+    let torn = tmp.path().join("torn");
+    std::fs::create_dir(&torn).unwrap();
+    for f in std::fs::read_dir(&acq).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), torn.join(f.file_name())).unwrap();
+    }
+    let raw = torn.join(tomolab_hal::journal::FRAMES_FILE);
+    let len = std::fs::metadata(&raw).unwrap().len();
+    let frame_bytes = (partial.meta.detector.pixel_count() * 4) as u64;
+    std::fs::OpenOptions::new().write(true).open(&raw).unwrap().set_len(len - frame_bytes / 2).unwrap();
+    let mut journal = std::fs::OpenOptions::new().append(true).open(torn.join("journal.jsonl")).unwrap();
+    std::io::Write::write_all(&mut journal, b"{\"event\":\"view\",\"index\":").unwrap();
+    let shorter = tomolab_hal::bundle::load(&torn).unwrap();
+    assert_eq!(shorter.frames.len(), partial.frames.len() - 1);
+    assert_eq!(shorter.frames[..], partial.frames[..partial.frames.len() - 1]);
+
     let r = tmp.path().join("recon");
     let o = tomolab(&["recon", acq.to_str().unwrap(), "--out", r.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -155,7 +172,8 @@ fn killed_exam_leaves_a_partial_bundle_that_loads_reconstructs_and_is_resumable(
     assert!(e.contains("leftovers") && e.contains("--resume") && e.contains("--overwrite"), "{e}");
 
     // Resume needs the same configuration and seed.
-    let o = tomolab(&["exam", "--quiet", "--resume", "--seed", "4", "--config", &config, "--out", out.to_str().unwrap()]);
+    let o =
+        tomolab(&["exam", "--quiet", "--resume", "--seed", "4", "--config", &config, "--out", out.to_str().unwrap()]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot resume"), "{}", stderr(&o));
     let o = tomolab(&["exam", "--quiet", "--resume", "--config", &config, "--out", out.to_str().unwrap()]);
@@ -168,7 +186,8 @@ fn killed_exam_leaves_a_partial_bundle_that_loads_reconstructs_and_is_resumable(
 
     let small = write_config(tmp.path(), "small.toml", &small_toml(3, ""));
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
-    let o = tomolab(&["exam", "--quiet", "--overwrite", "--no-recon", "--config", &small, "--out", out.to_str().unwrap()]);
+    let o =
+        tomolab(&["exam", "--quiet", "--overwrite", "--no-recon", "--config", &small, "--out", out.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let fresh = tomolab_hal::bundle::load(&acq).unwrap();
     assert!(fresh.is_complete() && fresh.frames.len() == 3);

@@ -42,7 +42,9 @@ fn exam_toml_range_errors_name_their_key() {
     assert_eq!(err("[geometry]\narc_start_deg = -400\n").key, "geometry.arc_start_deg");
     assert_eq!(err("[physics]\nwindow_be_mm = -1\n").key, "physics.window_be_mm");
     assert_eq!(err("[safety]\ndose_budget_mgd = 1e9\n").key, "safety.dose_budget_mgd");
-    let e = err("[technique]\nmode = \"manual\"\ntarget = \"W\"\nfilter = \"Rh\"\nfilter_mm = -1\nkvp = 28\nmas_per_view = 2\n");
+    let e = err(
+        "[technique]\nmode = \"manual\"\ntarget = \"W\"\nfilter = \"Rh\"\nfilter_mm = -1\nkvp = 28\nmas_per_view = 2\n",
+    );
     assert_eq!(e.key, "technique.filter_mm");
     let e = err("[phantom]\nthickness_mm = 500\n");
     assert!(e.key == "phantom" && e.to_string().contains("thickness_mm"), "{e}");
@@ -62,7 +64,9 @@ fn exam_toml_enum_values_are_case_insensitive() {
     .unwrap();
     assert_eq!((c.preset, c.resolution), (PresetName::NarrowAngle, Resolution::Fast));
     assert!(matches!(c.technique, TechniqueConfig::Manual { target: Target::W, filter: FilterMaterial::Rh, .. }));
-    let e = err("[technique]\nmode = \"manual\"\ntarget = \"tungsten\"\nfilter = \"rh\"\nfilter_mm = 0.05\nkvp = 28\nmas_per_view = 2\n");
+    let e = err(
+        "[technique]\nmode = \"manual\"\ntarget = \"tungsten\"\nfilter = \"rh\"\nfilter_mm = 0.05\nkvp = 28\nmas_per_view = 2\n",
+    );
     assert!(e.to_string().contains("tungsten"), "{e}");
 }
 

@@ -196,6 +196,10 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<std::process::ExitCode> {
     let dir = args.out.as_ref().context("--out is required")?;
     let effective = toml::to_string_pretty(&config)?;
     let resume = prepare_out(dir, args.overwrite, args.resume)?;
+    if resume {
+        // Offline steps only: no acquisition, so no estimate to check.
+        return resume_exam(args, &config, &effective, dir);
+    }
     let estimate = config.estimate();
     if !args.force
         && let Err(why) = estimate.check()
@@ -204,9 +208,6 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<std::process::ExitCode> {
         return Ok(std::process::ExitCode::from(super::exit::REFUSED));
     }
     let acq_dir = dir.join("acquisition");
-    if resume {
-        return resume_exam(args, &config, &effective, dir);
-    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("exam.toml"), &effective).context("writing exam.toml")?;
     let mut journal = tomolab_hal::journal::JournalWriter::create(&acq_dir, &effective)?;
@@ -226,45 +227,47 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<std::process::ExitCode> {
     };
     let ticker = bar.clone();
     let started = std::time::Instant::now();
-    let result = (|| -> anyhow::Result<_> { Ok(match &args.device {
-        None => {
-            let local = prepare_exam(&config, Some(Box::new(move |_| ticker.inc(1))))?;
-            let mut devices = local.unit.devices();
-            let clock = local.unit.clock();
-            run_prepared_observed(
-                &config,
-                local.plan,
-                local.aec,
-                &local.dose,
-                local.truth,
-                local.detector,
-                &mut devices,
-                &clock,
-                Some(&mut journal),
-            )
-            .map_err(refused)?
-        }
-        Some(endpoints) => {
-            use tomolab_firmware_bridge::bridge::{MotionConfig, connect};
-            // The plan, the AEC calibration and the dose model come from the local model of the same config.
-            let local = prepare_exam(&config, None)?;
-            let (mut devices, _heartbeat) = connect(endpoints, Default::default(), MotionConfig::default())
-                .with_context(|| format!("connecting to the device at {endpoints:?}"))?;
-            let clock = tomolab_hal::SystemClock::default();
-            run_prepared_observed(
-                &config,
-                local.plan,
-                local.aec,
-                &local.dose,
-                local.truth,
-                local.detector,
-                &mut devices,
-                &clock,
-                Some(&mut journal),
-            )
-            .map_err(refused)?
-        }
-    }) })();
+    let result = (|| -> anyhow::Result<_> {
+        Ok(match &args.device {
+            None => {
+                let local = prepare_exam(&config, Some(Box::new(move |_| ticker.inc(1))))?;
+                let mut devices = local.unit.devices();
+                let clock = local.unit.clock();
+                run_prepared_observed(
+                    &config,
+                    local.plan,
+                    local.aec,
+                    &local.dose,
+                    local.truth,
+                    local.detector,
+                    &mut devices,
+                    &clock,
+                    Some(&mut journal),
+                )
+                .map_err(refused)?
+            }
+            Some(endpoints) => {
+                use tomolab_firmware_bridge::bridge::{MotionConfig, connect};
+                // The plan, the AEC calibration and the dose model come from the local model of the same config.
+                let local = prepare_exam(&config, None)?;
+                let (mut devices, _heartbeat) = connect(endpoints, Default::default(), MotionConfig::default())
+                    .with_context(|| format!("connecting to the device at {endpoints:?}"))?;
+                let clock = tomolab_hal::SystemClock::default();
+                run_prepared_observed(
+                    &config,
+                    local.plan,
+                    local.aec,
+                    &local.dose,
+                    local.truth,
+                    local.detector,
+                    &mut devices,
+                    &clock,
+                    Some(&mut journal),
+                )
+                .map_err(refused)?
+            }
+        })
+    })();
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
