@@ -829,7 +829,7 @@ pub fn run_prepared<T, G, D, P, I>(
     dose: &ExamDose,
     truth: GroundTruth,
     detector: DetectorGeometry,
-    devices: &mut tomolab_hal::sequencer::Devices<T, G, D, P, I>,
+    devices: &mut tomolab_hal::Devices<T, G, D, P, I>,
     clock: &dyn tomolab_hal::Clock,
 ) -> anyhow::Result<ExamOutcome>
 where
@@ -852,7 +852,7 @@ pub fn run_prepared_observed<T, G, D, P, I>(
     dose: &ExamDose,
     truth: GroundTruth,
     detector: DetectorGeometry,
-    devices: &mut tomolab_hal::sequencer::Devices<T, G, D, P, I>,
+    devices: &mut tomolab_hal::Devices<T, G, D, P, I>,
     clock: &dyn tomolab_hal::Clock,
     observer: Option<&mut dyn tomolab_hal::sequencer::ViewObserver>,
 ) -> anyhow::Result<ExamOutcome>
@@ -971,7 +971,7 @@ impl tomolab_hal::sequencer::Aec for RecordingAec {
         preshot_technique: &Technique,
         compression: &tomolab_hal::Compression,
         views: usize,
-    ) -> Result<Technique, String> {
+    ) -> Result<Technique, tomolab_hal::sequencer::AecError> {
         self.reading.set(self.inner.read(preshot, dark, preshot_technique, compression).ok());
         self.inner.choose(preshot, dark, preshot_technique, compression, views)
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tomolab_hal::sequencer::Devices;
+use tomolab_hal::Devices;
 use tomolab_hal::{
     Compression, CompressionPaddle, Degrees, Detector, DetectorGeometry, ErrorKind, ExposureRecord, ExposureRequest,
     Frame, Gantry, InterlockStatus, Interlocks, Millimetres, Newtons, Technique, XrayTube,

@@ -13,7 +13,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use tokio_modbus::ExceptionCode;
-use tomolab_hal::sequencer::Devices;
+use tomolab_hal::Devices;
 use tomolab_hal::{
     CompressionPaddle, Degrees, Detector, Error, ErrorKind, ExposureRequest, Frame, Gantry, Interlocks, Newtons,
     Technique, XrayTube,

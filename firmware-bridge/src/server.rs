@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tomolab_hal::sequencer::Devices;
+use tomolab_hal::Devices;
 use tomolab_hal::{CompressionPaddle, Detector, Gantry, Interlocks, XrayTube};
 
 use crate::device::{DeviceConfig, VirtualDevice};

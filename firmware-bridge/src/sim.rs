@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::Duration;
 
-use tomolab_hal::sequencer::Devices;
+use tomolab_hal::Devices;
 use tomolab_hal::{CompressionPaddle, Detector, Gantry, Interlocks, XrayTube};
 
 use crate::client::TimeSource;

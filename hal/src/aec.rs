@@ -21,7 +21,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::devices::{Compression, Frame};
-use crate::sequencer::Aec;
+use crate::error::ErrorKind;
+use crate::sequencer::{Aec, AecError};
 use crate::technique::{Filter, Target, Technique};
 use crate::units::{Kilovolts, MilliampereSeconds, Milliamperes};
 
@@ -106,11 +107,11 @@ fn interpolate(points: &[(f64, f64)], x: f64) -> Option<f64> {
 }
 
 impl PreshotAec {
-    fn counts_per_mas(&self, kvp: f64) -> Result<f64, String> {
+    fn counts_per_mas(&self, kvp: f64) -> Result<f64, AecError> {
         let points: Vec<(f64, f64)> = self.output.iter().map(|o| (o.kvp, o.counts_per_mas)).collect();
-        interpolate(&points, kvp)
-            .filter(|c| c.is_finite() && *c > 0.0)
-            .ok_or_else(|| format!("no open-field output calibration at {kvp} kV"))
+        interpolate(&points, kvp).filter(|c| c.is_finite() && *c > 0.0).ok_or_else(|| {
+            AecError::new(ErrorKind::OutOfRange, format!("no open-field output calibration at {kvp} kV"))
+        })
     }
 
     /// Measures the pre-shot: glandular estimate, densest-block signal, breast area.
@@ -120,12 +121,12 @@ impl PreshotAec {
         dark: Option<&Frame>,
         preshot_technique: &Technique,
         compression: &Compression,
-    ) -> Result<AecReading, String> {
+    ) -> Result<AecReading, AecError> {
         let mas = preshot_technique.mas_per_view.get();
         let open = self.counts_per_mas(preshot_technique.kvp.get())? * mas;
         let (cols, rows) = (preshot.cols, preshot.rows);
         if preshot.data.len() != cols * rows || dark.is_some_and(|d| d.data.len() != preshot.data.len()) {
-            return Err("pre-shot and dark frames differ in size".into());
+            return Err(AecError::new(ErrorKind::OutOfRange, "pre-shot and dark frames differ in size"));
         }
         let signal = |i: usize| f64::from(preshot.data[i]) - dark.map_or(0.0, |d| f64::from(d.data[i]));
         let block = ((self.block_mm / self.pixel_pitch_mm).round() as usize).clamp(1, cols.min(rows));
@@ -152,20 +153,21 @@ impl PreshotAec {
             }
         }
         if blocks.is_empty() {
-            return Err("no breast found in the pre-shot (no block fully attenuated)".into());
+            return Err(AecError::new(ErrorKind::Other, "no breast found in the pre-shot (no block fully attenuated)"));
         }
         blocks.sort_by(f64::total_cmp);
         let densest = blocks[0];
         if densest <= 0.0 {
-            return Err("the densest region received no signal in the pre-shot".into());
+            return Err(AecError::new(ErrorKind::DeviceFault, "the densest region received no signal in the pre-shot"));
         }
         let representative = blocks[blocks.len() / 4];
         let thickness = compression.thickness.get();
         let mu = -(representative / open).clamp(1e-12, 1.0).ln() / thickness;
         let fat: Vec<(f64, f64)> = self.density.iter().map(|d| (d.thickness_mm, d.mu_adipose_per_mm)).collect();
         let gland: Vec<(f64, f64)> = self.density.iter().map(|d| (d.thickness_mm, d.mu_glandular_per_mm)).collect();
-        let (mu_a, mu_g) =
-            interpolate(&fat, thickness).zip(interpolate(&gland, thickness)).ok_or("no density calibration")?;
+        let (mu_a, mu_g) = interpolate(&fat, thickness)
+            .zip(interpolate(&gland, thickness))
+            .ok_or_else(|| AecError::new(ErrorKind::OutOfRange, format!("no density calibration at {thickness} mm")))?;
         let glandular_fraction = ((mu - mu_a) / (mu_g - mu_a)).clamp(0.0, 1.0);
         Ok(AecReading {
             glandular_fraction,
@@ -183,7 +185,7 @@ impl Aec for PreshotAec {
         preshot_technique: &Technique,
         compression: &Compression,
         views: usize,
-    ) -> Result<Technique, String> {
+    ) -> Result<Technique, AecError> {
         let reading = self.read(preshot, dark, preshot_technique, compression)?;
         let kvp =
             if reading.glandular_fraction < self.fatty_glandular_max { self.fatty_kvp } else { self.standard_kvp };
@@ -194,9 +196,10 @@ impl Aec for PreshotAec {
         let (lo, hi) = self.tube_current_range_ma;
         let ma = (mas_per_view / self.exposure_time_s).clamp(lo, hi);
         Ok(Technique {
-            kvp: Kilovolts::new(kvp).map_err(|e| e.to_string())?,
-            tube_current: Milliamperes::new(ma).map_err(|e| e.to_string())?,
-            mas_per_view: MilliampereSeconds::new(mas_per_view).map_err(|e| e.to_string())?,
+            kvp: Kilovolts::new(kvp).map_err(|e| AecError::new(ErrorKind::OutOfRange, e.to_string()))?,
+            tube_current: Milliamperes::new(ma).map_err(|e| AecError::new(ErrorKind::OutOfRange, e.to_string()))?,
+            mas_per_view: MilliampereSeconds::new(mas_per_view)
+                .map_err(|e| AecError::new(ErrorKind::OutOfRange, e.to_string()))?,
             target: self.target,
             filter: self.filter,
             focal_spot: preshot_technique.focal_spot,
@@ -290,6 +293,6 @@ mod tests {
     fn no_breast_in_the_field_is_an_error() {
         let pre = Frame::filled(20, 20, 500.0);
         let err = aec().choose(&pre, None, &technique(0.5), &compression(), 25).unwrap_err();
-        assert!(err.contains("no breast"), "{err}");
+        assert!(err.to_string().contains("no breast"), "{err}");
     }
 }

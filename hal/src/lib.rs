@@ -14,8 +14,10 @@
 //! - [`aec`]: automatic exposure control from a pre-shot, driven by a backend-supplied calibration;
 //! - [`sequencer`]: the exam state machine, generic over the device traits, which enforces the safety rules
 //!   whatever the backend does;
-//! - [`contract`] and [`mock`]: the behaviour every backend must show, as reusable test suites, and an
-//!   in-memory backend with scripted faults that runs them.
+//! - [`unit`]: the five devices of one unit as one type ([`Unit`]), so generic code names one parameter;
+//! - `contract` and `mock` (feature `testing`): the behaviour every backend must show, as reusable test
+//!   suites, and an in-memory backend with scripted faults that runs them. A build without the feature does
+//!   not ship them.
 //!
 //! Nothing here knows whether it drives a simulator or hardware.
 
@@ -24,16 +26,19 @@
 pub mod acquisition;
 pub mod aec;
 pub mod bundle;
+#[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod devices;
 pub mod error;
 pub mod geometry;
 pub mod journal;
+#[cfg(any(test, feature = "testing"))]
 pub mod mock;
 pub mod presets;
 pub mod sequencer;
 pub(crate) mod serde_duration;
 pub mod technique;
+pub mod unit;
 pub mod units;
 
 pub use acquisition::{Acquisition, AcquisitionMeta, ExamPlan, ExamStatus, TechniqueMode, ViewRecord};
@@ -47,4 +52,5 @@ pub use presets::{PresetName, ScanPreset};
 pub use technique::{
     ExposureEnd, ExposureRecord, ExposureRequest, Filter, FilterMaterial, FocalSpot, Target, Technique,
 };
+pub use unit::{Devices, Parts, Unit};
 pub use units::{Degrees, Kilovolts, MilliGray, MilliampereSeconds, Milliamperes, Millimetres, Newtons, UnitError};

@@ -22,8 +22,8 @@ use crate::devices::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::geometry::{DetectorGeometry, DetectorMaterial};
-use crate::sequencer::Devices;
 use crate::technique::{ExposureEnd, ExposureRecord, ExposureRequest, Technique};
+use crate::unit::Devices;
 use crate::units::{Degrees, Kilovolts, MilliampereSeconds, Millimetres, Newtons};
 
 /// A fault the mock can inject.

@@ -25,6 +25,7 @@ use crate::devices::{Clock, Compression, CompressionPaddle, Detector, Frame, Gan
 use crate::error::{Error, ErrorKind};
 use crate::presets::Motion;
 use crate::technique::{ExposureEnd, ExposureRecord, ExposureRequest, Technique};
+use crate::unit::{Parts, Unit};
 use crate::units::{Degrees, MilliGray, Newtons};
 
 /// Lower bound of the powered-compression limit, N (21 CFR 900.12(b)(8)(ii): 25 lbf).
@@ -101,7 +102,31 @@ pub trait Aec {
         preshot_technique: &Technique,
         compression: &Compression,
         views: usize,
-    ) -> Result<Technique, String>;
+    ) -> Result<Technique, AecError>;
+}
+
+/// Why an [`Aec`] could not choose a technique.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct AecError {
+    /// The generic kind: `OutOfRange` for a pre-shot outside the calibration or the generator's range,
+    /// `DeviceFault` for a frame that cannot be read (no breast, no signal), `Other` otherwise.
+    pub kind: ErrorKind,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl AecError {
+    /// An error of this kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+}
+
+impl Error for AecError {
+    fn kind(&self) -> ErrorKind {
+        self.kind
+    }
 }
 
 /// Receives each view as soon as it is acquired, so it can be streamed to disk (see [`crate::journal`]).
@@ -119,21 +144,6 @@ pub trait ViewObserver {
         dark: Option<&Frame>,
         flood: Option<&Frame>,
     ) -> Result<(), String>;
-}
-
-/// The devices of one unit.
-#[derive(Debug)]
-pub struct Devices<T, G, D, P, I> {
-    /// X-ray tube and generator.
-    pub tube: T,
-    /// Arc gantry.
-    pub gantry: G,
-    /// Detector.
-    pub detector: D,
-    /// Compression paddle.
-    pub paddle: P,
-    /// Interlock chain.
-    pub interlocks: I,
 }
 
 /// The exam state machine. Holds the backup-timer latch between exams.
@@ -269,43 +279,30 @@ impl Sequencer {
     ///
     /// Returns `Err` only for a plan refused before any device is touched. Otherwise the acquisition is returned
     /// whatever happened; its status says whether it is complete, refused (no view exposed) or aborted (partial).
-    pub fn run<T, G, D, P, I>(
+    pub fn run<U: Unit>(
         &mut self,
-        devices: &mut Devices<T, G, D, P, I>,
+        unit: &mut U,
         plan: &ExamPlan,
         dose: &dyn DoseModel,
         aec: Option<&dyn Aec>,
         clock: &dyn Clock,
-    ) -> Result<Acquisition, PlanError>
-    where
-        T: XrayTube,
-        G: Gantry,
-        D: Detector,
-        P: CompressionPaddle,
-        I: Interlocks,
-    {
-        self.run_observed(devices, plan, dose, aec, clock, None)
+    ) -> Result<Acquisition, PlanError> {
+        self.run_observed(unit, plan, dose, aec, clock, None)
     }
 
     /// [`Sequencer::run`], handing each view to `observer` as soon as it is acquired.
-    pub fn run_observed<T, G, D, P, I>(
+    pub fn run_observed<U: Unit>(
         &mut self,
-        devices: &mut Devices<T, G, D, P, I>,
+        unit: &mut U,
         plan: &ExamPlan,
         dose: &dyn DoseModel,
         aec: Option<&dyn Aec>,
         clock: &dyn Clock,
         observer: Option<&mut dyn ViewObserver>,
-    ) -> Result<Acquisition, PlanError>
-    where
-        T: XrayTube,
-        G: Gantry,
-        D: Detector,
-        P: CompressionPaddle,
-        I: Interlocks,
-    {
+    ) -> Result<Acquisition, PlanError> {
         self.check_plan(plan, aec.is_some())?;
-        let detector = devices.detector.geometry();
+        let mut dev = unit.parts();
+        let detector = dev.detector.geometry();
         detector.validate().map_err(|e| plan_error("detector", e.to_string()))?;
         let geometry = crate::geometry::ArcGeometry { detector, ..plan.geometry };
         let started_unix_ms = std::time::SystemTime::now()
@@ -331,38 +328,31 @@ impl Sequencer {
             flood: None,
             t0: clock.now(),
         };
-        let outcome = self.exam(devices, plan, dose, aec, clock, &mut run, observer);
-        match outcome {
-            Ok(()) => {
-                // Normal end of scan: automatic release; motion and tube made safe.
-                Self::make_safe(devices, &mut run.meta.safe_state_errors);
-            }
-            Err(stop) => {
-                Self::make_safe(devices, &mut run.meta.safe_state_errors);
-                run.meta.status = match stop {
-                    Stop::Refused(reason) => ExamStatus::Refused { reason },
-                    Stop::Abort(reason) => ExamStatus::Aborted { reason, views_acquired: run.frames.len() },
-                };
-            }
+        let ctx = Context { plan, dose, aec, clock };
+        let outcome = self.exam::<U>(&mut dev, &ctx, &mut run, observer);
+        // Normal end of scan or not: automatic release; motion and tube made safe.
+        Self::make_safe::<U>(&mut dev, &mut run.meta.safe_state_errors);
+        if let Err(stop) = outcome {
+            run.meta.status = match stop {
+                Stop::Refused(reason) => ExamStatus::Refused { reason },
+                Stop::Abort(reason) => ExamStatus::Aborted { reason, views_acquired: run.frames.len() },
+            };
         }
         Ok(Acquisition { meta: run.meta, frames: run.frames, dark: run.dark, flood: run.flood })
     }
 
     /// Tube off, motion stopped, detector disarmed, compression released: each attempted whatever the others do.
-    fn make_safe<T: XrayTube, G: Gantry, D: Detector, P: CompressionPaddle, I>(
-        devices: &mut Devices<T, G, D, P, I>,
-        errors: &mut Vec<String>,
-    ) {
-        if let Err(e) = devices.tube.disable() {
+    fn make_safe<U: Unit>(dev: &mut Parts<'_, U>, errors: &mut Vec<String>) {
+        if let Err(e) = dev.tube.disable() {
             errors.push(format!("tube disable: {e}"));
         }
-        if let Err(e) = devices.gantry.stop() {
+        if let Err(e) = dev.gantry.stop() {
             errors.push(format!("gantry stop: {e}"));
         }
-        if let Err(e) = devices.detector.disarm() {
+        if let Err(e) = dev.detector.disarm() {
             errors.push(format!("detector disarm: {e}"));
         }
-        if let Err(e) = devices.paddle.release() {
+        if let Err(e) = dev.paddle.release() {
             errors.push(format!("paddle release: {e}"));
         }
     }
@@ -385,6 +375,18 @@ impl Sequencer {
         Ok(state)
     }
 
+    /// The dose check against the worst case: what was delivered plus `worst_case_mgd` must stay within the
+    /// budget. `refuse` turns a failure into a refusal (nothing exposed yet) instead of an abort.
+    fn check_projected(run: &Run, worst_case_mgd: f64, refuse: bool) -> Result<(), Stop> {
+        let budget = run.meta.dose.budget_mgd;
+        let projected = run.meta.dose.delivered_mgd + worst_case_mgd;
+        if projected > budget {
+            let reason = AbortReason::DoseBudget { projected_mgd: projected, budget_mgd: budget };
+            return Err(if refuse { Stop::Refused(reason) } else { Stop::Abort(reason) });
+        }
+        Ok(())
+    }
+
     fn check_frame(frame: &Frame, run: &Run, what: &str) -> Result<(), Stop> {
         let det = &run.meta.detector;
         if frame.cols != det.cols || frame.rows != det.rows || frame.data.len() != det.pixel_count() {
@@ -405,16 +407,15 @@ impl Sequencer {
     }
 
     /// Fires one exposure (the detector must be armed) and books its dose. Aborts on any abnormal end.
-    #[allow(clippy::too_many_arguments)]
     fn expose<T: XrayTube>(
         &mut self,
         tube: &mut T,
         technique: &Technique,
         mgd_per_mas: f64,
-        purpose: ExposurePurpose,
-        nominal_angle_deg: f64,
+        entry: (ExposurePurpose, f64),
         run: &mut Run,
     ) -> Result<ExposureRecord, Stop> {
+        let (purpose, nominal_angle_deg) = entry;
         let request = self.request(technique);
         let record = tube.expose(&request).map_err(device("tube"))?;
         let estimated_mgd = mgd_per_mas * record.mas.get();
@@ -449,25 +450,15 @@ impl Sequencer {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn exam<T, G, D, P, I>(
+    /// The exam proper, in its order: preconditions, dark frame, compression, technique, whole-plan dose check,
+    /// flood frame, sweep.
+    fn exam<U: Unit>(
         &mut self,
-        dev: &mut Devices<T, G, D, P, I>,
-        plan: &ExamPlan,
-        dose: &dyn DoseModel,
-        aec: Option<&dyn Aec>,
-        clock: &dyn Clock,
+        dev: &mut Parts<'_, U>,
+        ctx: &Context<'_>,
         run: &mut Run,
         mut observer: Option<&mut dyn ViewObserver>,
-    ) -> Result<(), Stop>
-    where
-        T: XrayTube,
-        G: Gantry,
-        D: Detector,
-        P: CompressionPaddle,
-        I: Interlocks,
-    {
-        let budget = run.meta.dose.budget_mgd;
+    ) -> Result<(), Stop> {
         // Preconditions before anything moves: a refusal here touches nothing else.
         Self::check_interlocks(&mut dev.interlocks).map_err(|s| match s {
             Stop::Abort(r) | Stop::Refused(r) => Stop::Refused(r),
@@ -480,54 +471,22 @@ impl Sequencer {
         run.dark = Some(dark);
 
         // Compression, never commanded above the limit (checked in the plan).
-        let compression = dev.paddle.compress(plan.compression_force).map_err(device("paddle"))?;
+        let compression = dev.paddle.compress(ctx.plan.compression_force).map_err(device("paddle"))?;
         run.meta.compression = Some(compression);
         let compression = self.check_force(&mut dev.paddle)?;
 
-        // Technique: fixed, or chosen by AEC from a pre-shot at 0 deg.
-        let technique = match (plan.technique, aec) {
-            (TechniqueMode::Manual { technique }, _) => technique,
-            (TechniqueMode::Aec { preshot }, Some(aec)) => {
-                let rate = Self::dose_rate(dose, &preshot, &compression, 0.0)?;
-                let projected = run.meta.dose.delivered_mgd + rate * self.worst_case_mas(&preshot);
-                if projected > budget {
-                    return Err(Stop::Refused(AbortReason::DoseBudget {
-                        projected_mgd: projected,
-                        budget_mgd: budget,
-                    }));
-                }
-                dev.tube.set_technique(&preshot).map_err(device("tube"))?;
-                dev.tube.prepare().map_err(device("tube"))?;
-                dev.gantry.move_to(Degrees(0.0)).map_err(device("gantry"))?;
-                dev.detector.arm().map_err(device("detector"))?;
-                Self::check_interlocks(&mut dev.interlocks)?;
-                self.check_force(&mut dev.paddle)?;
-                self.expose(&mut dev.tube, &preshot, rate, ExposurePurpose::Preshot, 0.0, run)?;
-                let frame = dev.detector.read_frame().map_err(device("detector"))?;
-                Self::check_frame(&frame, run, "pre-shot frame")?;
-                aec.choose(&frame, run.dark.as_ref(), &preshot, &compression, plan.angles.len())
-                    .map_err(|message| Stop::Abort(AbortReason::Aec { message }))?
-            }
-            (TechniqueMode::Aec { .. }, None) => {
-                return Err(Stop::Refused(AbortReason::Aec { message: "no AEC algorithm".into() }));
-            }
-        };
-        if technique.mas_per_view.get() <= 0.0 {
-            return Err(Stop::Refused(AbortReason::Aec { message: "chosen technique has no mAs".into() }));
-        }
+        let technique = self.choose_technique::<U>(dev, ctx, &compression, run)?;
         run.meta.technique = Some(technique);
 
         // Whole-plan dose check on the worst case, before the first view.
-        let rates = plan
+        let rates = ctx
+            .plan
             .angles
             .iter()
-            .map(|a| Self::dose_rate(dose, &technique, &compression, a.get()))
+            .map(|a| Self::dose_rate(ctx.dose, &technique, &compression, a.get()))
             .collect::<Result<Vec<_>, _>>()?;
         let worst = self.worst_case_mas(&technique);
-        let projected = run.meta.dose.delivered_mgd + rates.iter().map(|r| r * worst).sum::<f64>();
-        if projected > budget {
-            return Err(Stop::Refused(AbortReason::DoseBudget { projected_mgd: projected, budget_mgd: budget }));
-        }
+        Self::check_projected(run, rates.iter().map(|r| r * worst).sum::<f64>(), true)?;
 
         dev.tube.set_technique(&technique).map_err(device("tube"))?;
         // Flood per mAs for the view technique, so recon can normalise each view by its delivered mAs.
@@ -536,7 +495,131 @@ impl Sequencer {
         run.flood = Some(flood);
         dev.tube.prepare().map_err(device("tube"))?;
 
-        // Motion set-up.
+        let sweep = Sweep::new(ctx.plan, &technique);
+        sweep.start::<U>(dev)?;
+        for (k, nominal) in ctx.plan.angles.iter().enumerate() {
+            let view = ViewStep { nominal: nominal.get(), rate: rates[k], worst };
+            self.acquire_view::<U>(dev, ctx, &sweep, &technique, view, run)?;
+            if let (Some(observer), Some(frame)) = (observer.as_deref_mut(), run.frames.last()) {
+                observer
+                    .on_view(&run.meta, frame, run.dark.as_ref(), run.flood.as_ref())
+                    .map_err(|message| Stop::Abort(AbortReason::Interrupted { message }))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The view technique: the plan's, or the AEC's choice from a pre-shot at 0 deg.
+    fn choose_technique<U: Unit>(
+        &mut self,
+        dev: &mut Parts<'_, U>,
+        ctx: &Context<'_>,
+        compression: &Compression,
+        run: &mut Run,
+    ) -> Result<Technique, Stop> {
+        let technique = match (ctx.plan.technique, ctx.aec) {
+            (TechniqueMode::Manual { technique }, _) => technique,
+            (TechniqueMode::Aec { preshot }, Some(aec)) => {
+                let rate = Self::dose_rate(ctx.dose, &preshot, compression, 0.0)?;
+                Self::check_projected(run, rate * self.worst_case_mas(&preshot), true)?;
+                dev.tube.set_technique(&preshot).map_err(device("tube"))?;
+                dev.tube.prepare().map_err(device("tube"))?;
+                dev.gantry.move_to(Degrees(0.0)).map_err(device("gantry"))?;
+                dev.detector.arm().map_err(device("detector"))?;
+                Self::check_interlocks(&mut dev.interlocks)?;
+                self.check_force(&mut dev.paddle)?;
+                self.expose(&mut dev.tube, &preshot, rate, (ExposurePurpose::Preshot, 0.0), run)?;
+                let frame = dev.detector.read_frame().map_err(device("detector"))?;
+                Self::check_frame(&frame, run, "pre-shot frame")?;
+                aec.choose(&frame, run.dark.as_ref(), &preshot, compression, ctx.plan.angles.len())
+                    .map_err(|e| Stop::Abort(AbortReason::Aec { message: e.to_string() }))?
+            }
+            (TechniqueMode::Aec { .. }, None) => {
+                return Err(Stop::Refused(AbortReason::Aec { message: "no AEC algorithm".into() }));
+            }
+        };
+        if technique.mas_per_view.get() <= 0.0 {
+            return Err(Stop::Refused(AbortReason::Aec { message: "chosen technique has no mAs".into() }));
+        }
+        Ok(technique)
+    }
+
+    /// One view: position (or wait for the sweep), arm, last checks, beam, read-out, record.
+    fn acquire_view<U: Unit>(
+        &mut self,
+        dev: &mut Parts<'_, U>,
+        ctx: &Context<'_>,
+        sweep: &Sweep,
+        technique: &Technique,
+        view: ViewStep,
+        run: &mut Run,
+    ) -> Result<(), Stop> {
+        let nominal = view.nominal;
+        let angle_start = if sweep.continuous {
+            dev.gantry
+                .await_angle(gantry_angle(nominal - sweep.direction * sweep.half_arc)?)
+                .map_err(device("gantry"))?
+                .get()
+        } else {
+            dev.gantry.move_to(gantry_angle(nominal)?).map_err(device("gantry"))?;
+            dev.gantry.position().map_err(device("gantry"))?.get()
+        };
+        dev.detector.arm().map_err(device("detector"))?;
+        // Last checks immediately before the beam.
+        Self::check_interlocks(&mut dev.interlocks)?;
+        self.check_force(&mut dev.paddle)?;
+        Self::check_projected(run, view.rate * view.worst, false)?;
+        let time_since_start = ctx.clock.now().saturating_sub(run.t0);
+        let record = self.expose(&mut dev.tube, technique, view.rate, (ExposurePurpose::View, nominal), run)?;
+        let angle_end =
+            if sweep.continuous { dev.gantry.position().map_err(device("gantry"))?.get() } else { angle_start };
+        let frame = dev.detector.read_frame().map_err(device("detector"))?;
+        Self::check_frame(&frame, run, "view frame")?;
+        let pose = run.meta.geometry.pose_at(0.5 * (angle_start + angle_end));
+        run.meta.views.push(ViewRecord {
+            nominal_angle_deg: nominal,
+            angle_start_deg: angle_start,
+            angle_end_deg: angle_end,
+            pose,
+            exposure: record,
+            time_since_start,
+            estimated_mgd: MilliGray(view.rate * record.mas.get()),
+        });
+        run.frames.push(frame);
+        Ok(())
+    }
+}
+
+/// What an exam runs against besides the devices.
+struct Context<'a> {
+    plan: &'a ExamPlan,
+    dose: &'a dyn DoseModel,
+    aec: Option<&'a dyn Aec>,
+    clock: &'a dyn Clock,
+}
+
+/// One view of the sweep: its nominal angle, dose rate (mGy/mAs) and worst-case mAs.
+#[derive(Clone, Copy)]
+struct ViewStep {
+    nominal: f64,
+    rate: f64,
+    worst: f64,
+}
+
+/// The gantry's motion for the views: step-and-shoot, or one continuous sweep with the beam on over
+/// `2 * half_arc` around each nominal angle.
+struct Sweep {
+    continuous: bool,
+    direction: f64,
+    half_arc: f64,
+    first: f64,
+    last: f64,
+    run_up: f64,
+    speed: f64,
+}
+
+impl Sweep {
+    fn new(plan: &ExamPlan, technique: &Technique) -> Self {
         let first = plan.angles[0].get();
         let last = plan.angles[plan.angles.len() - 1].get();
         let direction = if last >= first { 1.0 } else { -1.0 };
@@ -546,62 +629,29 @@ impl Sequencer {
         };
         let exposure_s = technique.exposure_time().as_secs_f64();
         let continuous = half_arc > 0.0 && exposure_s > 0.0 && plan.angles.len() > 1;
-        let angle = |a: f64| {
-            Degrees::new(a).map_err(|e| {
-                Stop::Abort(AbortReason::Device {
-                    device: "gantry".into(),
-                    kind: ErrorKind::OutOfRange,
-                    message: e.to_string(),
-                })
-            })
-        };
-        if continuous {
-            dev.gantry.move_to(angle(first - direction * (half_arc + run_up))?).map_err(device("gantry"))?;
-            let speed = 2.0 * half_arc / exposure_s;
-            dev.gantry.start_sweep(angle(last + direction * (half_arc + run_up))?, speed).map_err(device("gantry"))?;
-        }
+        let speed = if continuous { 2.0 * half_arc / exposure_s } else { 0.0 };
+        Self { continuous, direction, half_arc, first, last, run_up, speed }
+    }
 
-        for (k, nominal) in plan.angles.iter().enumerate() {
-            let nominal = nominal.get();
-            let angle_start = if continuous {
-                dev.gantry.await_angle(angle(nominal - direction * half_arc)?).map_err(device("gantry"))?.get()
-            } else {
-                dev.gantry.move_to(angle(nominal)?).map_err(device("gantry"))?;
-                dev.gantry.position().map_err(device("gantry"))?.get()
-            };
-            dev.detector.arm().map_err(device("detector"))?;
-            // Last checks immediately before the beam.
-            Self::check_interlocks(&mut dev.interlocks)?;
-            self.check_force(&mut dev.paddle)?;
-            let projected = run.meta.dose.delivered_mgd + rates[k] * worst;
-            if projected > budget {
-                return Err(Stop::Abort(AbortReason::DoseBudget { projected_mgd: projected, budget_mgd: budget }));
-            }
-            let time_since_start = clock.now().saturating_sub(run.t0);
-            let record = self.expose(&mut dev.tube, &technique, rates[k], ExposurePurpose::View, nominal, run)?;
-            let angle_end =
-                if continuous { dev.gantry.position().map_err(device("gantry"))?.get() } else { angle_start };
-            let frame = dev.detector.read_frame().map_err(device("detector"))?;
-            Self::check_frame(&frame, run, "view frame")?;
-            let pose = run.meta.geometry.pose_at(0.5 * (angle_start + angle_end));
-            run.meta.views.push(ViewRecord {
-                nominal_angle_deg: nominal,
-                angle_start_deg: angle_start,
-                angle_end_deg: angle_end,
-                pose,
-                exposure: record,
-                time_since_start,
-                estimated_mgd: MilliGray(rates[k] * record.mas.get()),
-            });
-            run.frames.push(frame);
-            if let (Some(observer), Some(frame)) = (observer.as_deref_mut(), run.frames.last()) {
-                observer
-                    .on_view(&run.meta, frame, run.dark.as_ref(), run.flood.as_ref())
-                    .map_err(|message| Stop::Abort(AbortReason::Interrupted { message }))?;
-            }
+    /// Moves to the run-up position and starts the sweep (continuous motion only).
+    fn start<U: Unit>(&self, dev: &mut Parts<'_, U>) -> Result<(), Stop> {
+        if self.continuous {
+            let reach = self.direction * (self.half_arc + self.run_up);
+            dev.gantry.move_to(gantry_angle(self.first - reach)?).map_err(device("gantry"))?;
+            dev.gantry.start_sweep(gantry_angle(self.last + reach)?, self.speed).map_err(device("gantry"))?;
         }
         Ok(())
     }
+}
+
+fn gantry_angle(a: f64) -> Result<Degrees, Stop> {
+    Degrees::new(a).map_err(|e| {
+        Stop::Abort(AbortReason::Device {
+            device: "gantry".into(),
+            kind: ErrorKind::OutOfRange,
+            message: e.to_string(),
+        })
+    })
 }
 
 /// A dose model with a fixed mGy per mAs, for tests and for devices with a measured calibration.

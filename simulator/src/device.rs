@@ -17,10 +17,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tomolab_hal::Devices;
 use tomolab_hal::devices::{
     Clock, Compression, CompressionPaddle, Detector, Frame, Gantry, InterlockStatus, Interlocks, XrayTube,
 };
-use tomolab_hal::sequencer::Devices;
 use tomolab_hal::technique::{ExposureEnd, ExposureRecord, ExposureRequest, Technique};
 use tomolab_hal::units::{Degrees, Kilovolts, MilliampereSeconds, Millimetres, Newtons};
 use tomolab_hal::{DetectorGeometry, Error, ErrorKind};

@@ -9,10 +9,11 @@ use tomolab_firmware_bridge::client::{ControlClient, LinkConfig};
 use tomolab_firmware_bridge::device::DeviceConfig;
 use tomolab_firmware_bridge::framesource::StreamFrameSource;
 use tomolab_firmware_bridge::sim::SimUnit;
+use tomolab_hal::Devices;
 use tomolab_hal::mock::{
     MockConfig, MockDetector, MockGantry, MockInterlocks, MockPaddle, MockTube, MockUnit, mock_technique,
 };
-use tomolab_hal::sequencer::{Devices, FixedDoseRate, SafetyLimits, Sequencer};
+use tomolab_hal::sequencer::{FixedDoseRate, SafetyLimits, Sequencer};
 use tomolab_hal::{Acquisition, ExamPlan, MilliGray, Newtons, PresetName, ScanPreset, SystemClock, TechniqueMode};
 
 /// The mock's simulated unit.

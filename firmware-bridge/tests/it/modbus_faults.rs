@@ -17,8 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use tomolab_firmware_bridge::bridge::{Endpoints, MotionConfig, connect};
 use tomolab_firmware_bridge::device::DeviceConfig;
 use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, ServerHandle, serve};
+use tomolab_hal::Devices;
 use tomolab_hal::mock::{MockConfig, MockUnit};
-use tomolab_hal::sequencer::Devices;
 
 use crate::common::*;
 use crate::server::real_link;

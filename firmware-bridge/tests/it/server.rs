@@ -521,7 +521,7 @@ fn a_backend_panic_makes_the_device_go_safe_and_keep_answering() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use tomolab_firmware_bridge::regs::*;
-    use tomolab_hal::sequencer::Devices;
+    use tomolab_hal::Devices;
     use tomolab_hal::{CompressionPaddle, Interlocks, Newtons, XrayTube};
     use wrappers::{PanicOnAwait, WatchedTube};
     let disabled = Arc::new(AtomicBool::new(false));
@@ -575,7 +575,7 @@ fn a_backend_panic_makes_the_device_go_safe_and_keep_answering() {
 fn a_bridge_exam_completes_when_one_frame_takes_longer_than_the_link_watchdog() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use tomolab_hal::sequencer::Devices;
+    use tomolab_hal::Devices;
     use wrappers::SlowFrame;
     let reads = Arc::new(AtomicU32::new(0));
     let r = reads.clone();

@@ -277,8 +277,12 @@ impl Aec for TestAec {
         _: &Technique,
         _: &Compression,
         _: usize,
-    ) -> Result<Technique, String> {
-        if self.fail { Err("pre-shot too dark (test)".into()) } else { Ok(mock_technique(1.0)) }
+    ) -> Result<Technique, tomolab_hal::sequencer::AecError> {
+        if self.fail {
+            Err(tomolab_hal::sequencer::AecError::new(tomolab_hal::ErrorKind::Other, "pre-shot too dark (test)"))
+        } else {
+            Ok(mock_technique(1.0))
+        }
     }
 }
 

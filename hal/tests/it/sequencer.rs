@@ -4,10 +4,10 @@
 use proptest::prelude::*;
 use tomolab_hal::acquisition::{AbortReason, ExposurePurpose};
 use tomolab_hal::mock::{MockConfig, MockFault, MockUnit, ScheduledFault, mock_technique};
-use tomolab_hal::sequencer::{Aec, FixedDoseRate, PlanError, SafetyLimits, Sequencer};
+use tomolab_hal::sequencer::{Aec, AecError, FixedDoseRate, PlanError, SafetyLimits, Sequencer};
 use tomolab_hal::{
-    Acquisition, Compression, ExamPlan, ExamStatus, Frame, Interlock, MilliGray, Newtons, PresetName, ScanPreset,
-    Technique, TechniqueMode,
+    Acquisition, Compression, ErrorKind, ExamPlan, ExamStatus, Frame, Interlock, MilliGray, Newtons, PresetName,
+    ScanPreset, Technique, TechniqueMode,
 };
 
 /// A simple AEC: scale the pre-shot so the views reach `target_counts` above dark.
@@ -23,13 +23,14 @@ impl Aec for TargetSignalAec {
         t: &Technique,
         _: &Compression,
         _: usize,
-    ) -> Result<Technique, String> {
+    ) -> Result<Technique, AecError> {
         let signal = pre.mean() - dark.map_or(0.0, Frame::mean);
         if signal <= 0.0 {
-            return Err("pre-shot has no signal".into());
+            return Err(AecError::new(ErrorKind::DeviceFault, "pre-shot has no signal"));
         }
         let per_mas = signal / t.mas_per_view.get();
-        t.with_mas_per_view(self.target_counts / per_mas).map_err(|e| e.to_string())
+        t.with_mas_per_view(self.target_counts / per_mas)
+            .map_err(|e| AecError::new(ErrorKind::OutOfRange, e.to_string()))
     }
 }
 
