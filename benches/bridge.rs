@@ -8,14 +8,14 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tomolab_firmware_bridge::bridge::open_serial;
-use tomolab_firmware_bridge::client::{ControlClient, LinkConfig, MonotonicTime};
 use tomolab_firmware_bridge::device::DeviceConfig;
-use tomolab_firmware_bridge::frames::{FrameDecoder, FrameKind, FrameMessage, encode_frame};
-use tomolab_firmware_bridge::message::Request;
-use tomolab_firmware_bridge::modbus::{ModbusClient, ModbusTarget, RegisterBus};
-use tomolab_firmware_bridge::regs::GANTRY_ANGLE_MDEG;
-use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, serve};
+use tomolab_firmware_bridge::device::server::{SerialEndpoint, ServeConfig, serve};
+use tomolab_firmware_bridge::host::backend::open_serial;
+use tomolab_firmware_bridge::host::client::{ControlClient, LinkConfig, MonotonicTime};
+use tomolab_firmware_bridge::host::modbus::{ModbusClient, ModbusTarget, RegisterBus};
+use tomolab_firmware_bridge::protocol::frames::{FrameDecoder, FrameKind, FrameMessage, encode_frame};
+use tomolab_firmware_bridge::protocol::message::Request;
+use tomolab_firmware_bridge::protocol::regs::GANTRY_ANGLE_MDEG;
 use tomolab_hal::Frame;
 use tomolab_hal::mock::{MockConfig, MockUnit};
 

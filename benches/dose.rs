@@ -38,7 +38,7 @@ fn default_exam_to_1pct(c: &mut Criterion) {
     let phantom = Phantom::breast(&params).expect("phantom");
     let generated = phantom.generate().expect("generate");
     let preset = ScanPreset::builtin(PresetName::WideAngle);
-    let fixed = [FilterLayer::new("beryllium", 1.0).expect("Be"), FilterLayer::new("pmma", 2.5).expect("pmma")];
+    let fixed = [FilterLayer::named("beryllium", 1.0).expect("Be"), FilterLayer::named("pmma", 2.5).expect("pmma")];
     let dose = PhantomDose {
         volume: &generated.volume,
         materials: phantom.materials(),

@@ -1,4 +1,4 @@
-//! Projector throughput: rays and voxel steps per second, at a default size and at clinical size.
+//! RayTracer throughput: rays and voxel steps per second, at a default size and at clinical size.
 //!
 //! Run with `cargo bench --bench projector`. Criterion's "elements/s" is voxel steps (ray-voxel
 //! intersections) per second; rays per second and steps per ray are printed before each group.
@@ -12,7 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tomolab_hal::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, Target};
-use tomolab_simulator::{FilterLayer, MaterialMap, Projector, ProjectorConfig, Spectrum, VolumeView};
+use tomolab_simulator::{FilterLayer, MaterialMap, RayTracer, RayTracerConfig, Spectrum, VolumeView};
 
 /// A semi-elliptical slab of adipose tissue (label 1) with glandular spheres (2) and calcifications (3).
 struct Synthetic {
@@ -87,7 +87,7 @@ fn bench_case(c: &mut Criterion, name: &str, phantom: &Synthetic, detector: Dete
     };
     let map =
         MaterialMap::from_names([(1, "adipose"), (2, "glandular"), (3, "hydroxyapatite")]).expect("materials exist");
-    let filters = [FilterLayer::new("Be", 1.0).expect("Be"), FilterLayer::new("Rh", 0.05).expect("Rh")];
+    let filters = [FilterLayer::named("Be", 1.0).expect("Be"), FilterLayer::named("Rh", 0.05).expect("Rh")];
     let spectrum = Spectrum::new(Target::W, 28.0, &filters, 1000.0).expect("W/Rh 28 kVp");
     let arc = ArcGeometry {
         source_to_detector_mm: 650.0,
@@ -96,7 +96,7 @@ fn bench_case(c: &mut Criterion, name: &str, phantom: &Synthetic, detector: Dete
         detector_motion: DetectorMotion::Stationary,
     };
     let projector =
-        Projector::new(view, map, &spectrum, &detector, ProjectorConfig::default()).expect("valid projector");
+        RayTracer::new(view, map, &spectrum, &detector, RayTracerConfig::default()).expect("valid projector");
     let pose = [arc.pose_at(15.0)];
     let start = std::time::Instant::now();
     let probe = projector.project(&pose, 1.0).expect("projects");

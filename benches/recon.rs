@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tomolab_hal::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, ViewPose};
-use tomolab_recon::{FbpOptions, KernelPath, Projections, Projector, VolumeGeometry, VolumeOptions, fbp};
+use tomolab_recon::{
+    FbpOptions, KernelPath, Projections, ProjectorPair, VolumeGeometry, VolumeOptions, VoxelProjector, fbp,
+};
 
 fn poses(detector: DetectorGeometry, views: usize) -> Vec<ViewPose> {
     let arc = ArcGeometry {
@@ -79,7 +81,7 @@ fn backprojection(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     for (name, path) in [("fast", KernelPath::Fast), ("general", KernelPath::General)] {
-        let projector = match Projector::new(vol, det, &poses, path) {
+        let projector = match VoxelProjector::new(vol, det, &poses, path) {
             Ok(p) => p,
             Err(e) => panic!("bench geometry rejected: {e}"),
         };

@@ -13,6 +13,7 @@ use tomolab_hal::{Acquisition, ArcGeometry, Kilovolts};
 use tomolab_phantom::{LabelVolume, MaterialTable};
 use tomolab_simulator::FilterLayer;
 use tomolab_simulator::dose::{BudgetDose, PhantomDose, PhantomDoseConfig};
+use tomolab_simulator::mc::Estimate;
 
 /// What the Monte Carlo report needs besides the acquisition.
 #[derive(Debug, Clone)]
@@ -52,6 +53,39 @@ pub struct ViewDose {
     pub mgd_std_error_mgy: f64,
     /// The estimate the sequencer booked for this view (formalism), mGy.
     pub booked_mgd_mgy: f64,
+}
+
+/// One view's dose figures per mAs, before they are scaled by the delivered mAs.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewDosePerMas {
+    /// First HVL, mm Al.
+    pub hvl_mm_al: f64,
+    /// Incident air kerma per mAs at the breast's upper surface below the focal spot, uGy/mAs.
+    pub incident_kerma_ugy_per_mas: f64,
+    /// Monte Carlo mean glandular dose per mAs, mGy/mAs, with its standard error.
+    pub mgd_per_mas: Estimate,
+    /// The formalism's estimate per mAs (NaN where its tables stop), mGy/mAs.
+    pub booked_mgd_per_mas: f64,
+}
+
+impl ViewDose {
+    /// The row of view `at = (index, angle in degrees, kV)` exposed with `technique` at `mas`.
+    pub fn new(at: (usize, f64, f64), technique: &Technique, mas: f64, per_mas: &ViewDosePerMas) -> Self {
+        let (view, angle_deg, kvp) = at;
+        let f = &technique.filter;
+        Self {
+            view,
+            angle_deg,
+            kvp,
+            beam: format!("{:?}/{:?} {:.3} mm", technique.target, f.material, f.thickness_mm),
+            mas,
+            hvl_mm_al: per_mas.hvl_mm_al,
+            incident_air_kerma_mgy: per_mas.incident_kerma_ugy_per_mas * 1e-3 * mas,
+            mgd_mgy: per_mas.mgd_per_mas.mean * mas,
+            mgd_std_error_mgy: per_mas.mgd_per_mas.std_error * mas,
+            booked_mgd_mgy: per_mas.booked_mgd_per_mas * mas,
+        }
+    }
 }
 
 /// The whole report.
@@ -106,24 +140,16 @@ impl DoseReport {
             .iter()
             .zip(requests.iter().zip(&doses))
             .map(|(v, ((k, angle, _), d))| {
-                let mas = v.exposure.mas.get();
-                let booked =
-                    budget.estimate(&technique, thickness, v.nominal_angle_deg).map_or(f64::NAN, |e| e.0) * mas;
-                ViewDose {
-                    view: *k as usize,
-                    angle_deg: *angle,
-                    kvp: v.exposure.kvp.get(),
-                    beam: format!(
-                        "{:?}/{:?} {:.3} mm",
-                        technique.target, technique.filter.material, technique.filter.thickness_mm
-                    ),
-                    mas,
+                let per_mas = ViewDosePerMas {
                     hvl_mm_al: d.hvl_mm_al,
-                    incident_air_kerma_mgy: d.incident_kerma_ugy_per_mas * 1e-3 * mas,
-                    mgd_mgy: d.mgd_per_mas.mean * mas,
-                    mgd_std_error_mgy: d.mgd_per_mas.std_error * mas,
-                    booked_mgd_mgy: booked,
-                }
+                    incident_kerma_ugy_per_mas: d.incident_kerma_ugy_per_mas,
+                    mgd_per_mas: d.mgd_per_mas,
+                    booked_mgd_per_mas: budget
+                        .estimate(&technique, thickness, v.nominal_angle_deg)
+                        .map_or(f64::NAN, |e| e.0),
+                };
+                let at = (*k as usize, *angle, v.exposure.kvp.get());
+                ViewDose::new(at, &technique, v.exposure.mas.get(), &per_mas)
             })
             .collect::<Vec<_>>();
         Ok(Self {

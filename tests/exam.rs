@@ -169,9 +169,9 @@ fn exam_toml_rejects_unknown_keys_and_wrong_units() {
 
 #[test]
 fn exam_through_the_firmware_bridge_matches_the_direct_simulator_exam() {
-    use tomolab::exam::{prepare_exam, run_prepared};
-    use tomolab_firmware_bridge::bridge::{Endpoints, MotionConfig, connect};
-    use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, serve};
+    use tomolab::exam::{prepare_exam, prepare_protocol};
+    use tomolab_firmware_bridge::device::server::{SerialEndpoint, ServeConfig, serve};
+    use tomolab_firmware_bridge::host::backend::{Endpoints, MotionConfig, connect};
 
     // The full wide-angle sweep (25 views), on the small phantom and a coarse detector to stay quick.
     let mut config = small(true, true);
@@ -199,13 +199,10 @@ fn exam_through_the_firmware_bridge_matches_the_direct_simulator_exam() {
         modbus: server.modbus_addr.unwrap(),
         frames: server.frames_addr.unwrap(),
     };
-    let local = prepare_exam(&config, None).unwrap();
+    let protocol = prepare_protocol(&config).unwrap();
     let (mut devices, _heartbeat) = connect(&endpoints, Default::default(), MotionConfig::default()).unwrap();
     let clock = tomolab_hal::SystemClock::default();
-    let bridged =
-        run_prepared(&config, local.plan, local.aec, &local.dose, local.truth, local.detector, &mut devices, &clock)
-            .unwrap()
-            .acquisition;
+    let bridged = protocol.run(&mut devices, &clock).unwrap().acquisition;
     drop(server);
 
     assert!(bridged.is_complete(), "{:?}", bridged.meta.status);

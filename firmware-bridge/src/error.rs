@@ -56,9 +56,9 @@ pub fn kind_code(kind: ErrorKind) -> u8 {
 }
 
 /// The [`ErrorKind`] of a wire code (the kind codes 1..=8 and the protocol codes of
-/// [`crate::message::error_code`]); unknown codes read as `Other`.
+/// [`crate::protocol::message::error_code`]); unknown codes read as `Other`.
 pub fn kind_from_code(code: u8) -> ErrorKind {
-    use crate::message::error_code as ec;
+    use crate::protocol::message::error_code as ec;
     match code {
         ec::NO_SESSION | ec::STALE_SESSION => ErrorKind::Link,
         ec::VERSION | ec::EXPOSURE_ID_REUSED | ec::SEQ_REUSED => ErrorKind::Refused,

@@ -14,7 +14,7 @@
 //! travel), y toward the nipple, z up toward the source. Objects lie on the breast support, whose
 //! top face is `support_height_mm` above the detector (default 20 mm), chest wall at y = 0,
 //! centred on x = 0. The volume's grid starts at the chest wall and at the support, so it holds
-//! only the object; the projector treats everything outside as air.
+//! only the object; the simulator's ray tracer treats everything outside as air.
 //!
 //! *Layout.* [`LabelVolume`] stores voxel `(i, j, k)` at `(k * ny + j) * nx + i`: z slices are
 //! contiguous, so generation, streaming and writing all work slice by slice.

@@ -113,11 +113,6 @@ impl Material {
         }
     }
 
-    /// Looks a material up by its table name.
-    pub fn from_name(name: &str) -> Option<Material> {
-        Material::ALL.into_iter().find(|m| m.name() == name)
-    }
-
     /// A rough linear attenuation coefficient near 20 keV in 1/mm, for PNG previews only.
     ///
     /// These are round numbers good enough to make a preview look like a mammogram; the

@@ -32,6 +32,7 @@ use crate::volume::Grid;
 
 /// Background material of a slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum SlabMaterial {
     /// PMMA (acrylic).
@@ -384,57 +385,73 @@ pub(crate) fn prepare_beads(p: &BeadParams) -> Result<(QaScene, MaterialTable, G
     Ok(b.finish(PhantomKind::Beads, vec![layer], t))
 }
 
-pub(crate) fn prepare_accreditation(p: &AccreditationParams) -> Result<(QaScene, MaterialTable, GroundTruth)> {
-    let slab = SlabParams {
-        thickness_mm: p.thickness_mm,
-        width_mm: p.width_mm,
-        depth_mm: p.depth_mm,
-        material: SlabMaterial::Pmma,
-        glandular_fraction: 0.0,
-        support_height_mm: p.support_height_mm,
-        voxel_mm: p.voxel_mm,
-    };
-    slab.validate()?;
-    check_range("width_mm", p.width_mm, 90.0, 400.0, "mm (the insert is 80 mm wide)")?;
-    check_range("depth_mm", p.depth_mm, 70.0, 400.0, "mm (the insert is 60 mm deep)")?;
-    check_range(
-        "insert_thickness_mm",
-        p.insert_thickness_mm,
-        3.0,
-        p.thickness_mm - 2.0,
-        "mm (and 2 mm thinner than the body)",
-    )?;
-    let count = p.fibre_diameters_mm.len() + p.speck_diameters_mm.len() + p.mass_thicknesses_mm.len();
-    if count > 16 {
-        return Err(PhantomError::invalid(
-            "fibre_diameters_mm + speck_diameters_mm + mass_thicknesses_mm",
-            count,
-            "at most 16 objects fit the 4 x 4 layout",
-        ));
+impl AccreditationParams {
+    /// The PMMA body the insert sits in.
+    fn body(&self) -> SlabParams {
+        SlabParams {
+            thickness_mm: self.thickness_mm,
+            width_mm: self.width_mm,
+            depth_mm: self.depth_mm,
+            material: SlabMaterial::Pmma,
+            glandular_fraction: 0.0,
+            support_height_mm: self.support_height_mm,
+            voxel_mm: self.voxel_mm,
+        }
     }
-    if p.mass_diameters_mm.len() != p.mass_thicknesses_mm.len() {
-        return Err(PhantomError::invalid(
-            "mass_diameters_mm",
-            p.mass_diameters_mm.len(),
-            "needs one diameter per entry of mass_thicknesses_mm",
-        ));
-    }
-    for (n, d) in p.fibre_diameters_mm.iter().enumerate() {
-        check_range(&format!("fibre_diameters_mm[{n}]"), *d, 0.05, 3.0, "mm")?;
-    }
-    for (n, d) in p.speck_diameters_mm.iter().enumerate() {
-        check_range(&format!("speck_diameters_mm[{n}]"), *d, 0.05, 1.5, "mm")?;
-    }
-    for (n, (t, d)) in p.mass_thicknesses_mm.iter().zip(&p.mass_diameters_mm).enumerate() {
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let p = self;
+        let slab = p.body();
+        slab.validate()?;
+        check_range("width_mm", p.width_mm, 90.0, 400.0, "mm (the insert is 80 mm wide)")?;
+        check_range("depth_mm", p.depth_mm, 70.0, 400.0, "mm (the insert is 60 mm deep)")?;
         check_range(
-            &format!("mass_thicknesses_mm[{n}]"),
-            *t,
-            0.05,
-            0.5 * p.insert_thickness_mm,
-            "mm (at most half the insert)",
+            "insert_thickness_mm",
+            p.insert_thickness_mm,
+            3.0,
+            p.thickness_mm - 2.0,
+            "mm (and 2 mm thinner than the body)",
         )?;
-        check_range(&format!("mass_diameters_mm[{n}]"), *d, 1.0, 12.0, "mm")?;
+        let count = p.fibre_diameters_mm.len() + p.speck_diameters_mm.len() + p.mass_thicknesses_mm.len();
+        if count > 16 {
+            return Err(PhantomError::invalid(
+                "fibre_diameters_mm + speck_diameters_mm + mass_thicknesses_mm",
+                count,
+                "at most 16 objects fit the 4 x 4 layout",
+            ));
+        }
+        if p.mass_diameters_mm.len() != p.mass_thicknesses_mm.len() {
+            return Err(PhantomError::invalid(
+                "mass_diameters_mm",
+                p.mass_diameters_mm.len(),
+                "needs one diameter per entry of mass_thicknesses_mm",
+            ));
+        }
+        for (n, d) in p.fibre_diameters_mm.iter().enumerate() {
+            check_range(&format!("fibre_diameters_mm[{n}]"), *d, 0.05, 3.0, "mm")?;
+        }
+        for (n, d) in p.speck_diameters_mm.iter().enumerate() {
+            check_range(&format!("speck_diameters_mm[{n}]"), *d, 0.05, 1.5, "mm")?;
+        }
+        for (n, (t, d)) in p.mass_thicknesses_mm.iter().zip(&p.mass_diameters_mm).enumerate() {
+            check_range(
+                &format!("mass_thicknesses_mm[{n}]"),
+                *t,
+                0.05,
+                0.5 * p.insert_thickness_mm,
+                "mm (at most half the insert)",
+            )?;
+            check_range(&format!("mass_diameters_mm[{n}]"), *d, 1.0, 12.0, "mm")?;
+        }
+        Ok(())
     }
+}
+
+/// Prepares the accreditation-style phantom: PMMA body, wax insert and the 4 x 4 objects.
+pub(crate) fn prepare_accreditation(p: &AccreditationParams) -> Result<(QaScene, MaterialTable, GroundTruth)> {
+    p.validate()?;
+    let slab = p.body();
     let grid = slab.grid()?;
     let mut table = MaterialTable::air_only();
     let body = slab.layer(&mut table);

@@ -11,12 +11,14 @@
 //! the breast. Every reduction (mean, variance) is summed over fixed chunks in a fixed order so the
 //! result does not depend on the thread count.
 
+use std::sync::Arc;
+
 use rand::Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
-use rustfft::FftPlanner;
+use rustfft::{Fft, FftPlanner};
 
 use crate::rng::{Purpose, stream};
 
@@ -113,8 +115,7 @@ pub(crate) fn power_law_field(n: [usize; 3], spacing_mm: f64, beta: f64, seed: u
     let mut planner = FftPlanner::<f32>::new();
     let (fy, iy) = (planner.plan_fft_forward(ny), planner.plan_fft_inverse(ny));
     let (fz, iz) = (planner.plan_fft_forward(nz), planner.plan_fft_inverse(nz));
-    let zero = Complex::new(0f32, 0f32);
-    let mut spec = vec![zero; nxc * ny * nz];
+    let mut spec = vec![ZERO; nxc * ny * nz];
 
     // x: real -> complex, row by row.
     spec.par_chunks_mut(nxc).zip(real.par_chunks(nx)).for_each_init(
@@ -125,50 +126,73 @@ pub(crate) fn power_law_field(n: [usize; 3], spacing_mm: f64, beta: f64, seed: u
             let _ = r2c.process_with_scratch(buf, out, scratch);
         },
     );
-    // y and z: complex, in place.
-    let along_y = |spec: &mut [Complex<f32>], fft: &std::sync::Arc<dyn rustfft::Fft<f32>>| {
-        spec.par_chunks_mut(nxc * ny).for_each_init(
-            || (vec![zero; ny], vec![zero; fft.get_inplace_scratch_len()]),
-            |(col, scratch), p| {
-                for i in 0..nxc {
-                    for j in 0..ny {
-                        col[j] = p[j * nxc + i];
-                    }
-                    fft.process_with_scratch(col, scratch);
-                    for j in 0..ny {
-                        p[j * nxc + i] = col[j];
-                    }
+    fft_along_y(&mut spec, [nxc, ny], &fy);
+    fft_along_z(&mut spec, nxc * ny, nz, &fz);
+    apply_power_law(&mut spec, n, spacing_mm, beta);
+    fft_along_z(&mut spec, nxc * ny, nz, &iz);
+    fft_along_y(&mut spec, [nxc, ny], &iy);
+    real.par_chunks_mut(nx).zip(spec.par_chunks_mut(nxc)).for_each_init(
+        || c2r.make_scratch_vec(),
+        |scratch, (row, input)| {
+            // The filtered spectrum is Hermitian up to rounding; make the bins realfft requires
+            // to be real exactly real.
+            input[0].im = 0.0;
+            if nx % 2 == 0 {
+                input[nxc - 1].im = 0.0;
+            }
+            let _ = c2r.process_with_scratch(input, row, scratch);
+        },
+    );
+    standardize(&mut real);
+    real
+}
+
+const ZERO: Complex<f32> = Complex::new(0.0, 0.0);
+
+/// Complex transform along y of every x column of every z plane, in place (`[nxc, ny]` is the plane shape).
+fn fft_along_y(spec: &mut [Complex<f32>], [nxc, ny]: [usize; 2], fft: &Arc<dyn Fft<f32>>) {
+    spec.par_chunks_mut(nxc * ny).for_each_init(
+        || (vec![ZERO; ny], vec![ZERO; fft.get_inplace_scratch_len()]),
+        |(col, scratch), p| {
+            for i in 0..nxc {
+                for j in 0..ny {
+                    col[j] = p[j * nxc + i];
                 }
+                fft.process_with_scratch(col, scratch);
+                for j in 0..ny {
+                    p[j * nxc + i] = col[j];
+                }
+            }
+        },
+    );
+}
+
+/// Complex transform along z: gather the columns into a transposed buffer (parallel over columns),
+/// transform them, scatter back (parallel over planes of `stride` values).
+fn fft_along_z(spec: &mut [Complex<f32>], stride: usize, nz: usize, fft: &Arc<dyn Fft<f32>>) {
+    let mut t = vec![ZERO; spec.len()];
+    {
+        let src: &[Complex<f32>] = spec;
+        t.par_chunks_mut(nz).enumerate().for_each_init(
+            || vec![ZERO; fft.get_inplace_scratch_len()],
+            |scratch, (c, col)| {
+                for (k, v) in col.iter_mut().enumerate() {
+                    *v = src[k * stride + c];
+                }
+                fft.process_with_scratch(col, scratch);
             },
         );
-    };
-    // z: gather the columns into a transposed buffer (parallel over columns), transform them,
-    // scatter back (parallel over planes).
-    let along_z = |spec: &mut [Complex<f32>], fft: &std::sync::Arc<dyn rustfft::Fft<f32>>| {
-        let stride = nxc * ny;
-        let mut t = vec![zero; spec.len()];
-        {
-            let src: &[Complex<f32>] = spec;
-            t.par_chunks_mut(nz).enumerate().for_each_init(
-                || vec![zero; fft.get_inplace_scratch_len()],
-                |scratch, (c, col)| {
-                    for (k, v) in col.iter_mut().enumerate() {
-                        *v = src[k * stride + c];
-                    }
-                    fft.process_with_scratch(col, scratch);
-                },
-            );
+    }
+    spec.par_chunks_mut(stride).enumerate().for_each(|(k, plane)| {
+        for (c, v) in plane.iter_mut().enumerate() {
+            *v = t[c * nz + k];
         }
-        spec.par_chunks_mut(stride).enumerate().for_each(|(k, plane)| {
-            for (c, v) in plane.iter_mut().enumerate() {
-                *v = t[c * nz + k];
-            }
-        });
-    };
-    along_y(&mut spec, &fy);
-    along_z(&mut spec, &fz);
+    });
+}
 
-    // Filter: amplitude |f|^(-beta/2), zero at DC.
+/// Filters the half spectrum of an `n` grid: amplitude |f|^(-beta/2), zero at DC.
+fn apply_power_law(spec: &mut [Complex<f32>], [nx, ny, nz]: [usize; 3], spacing_mm: f64, beta: f64) {
+    let nxc = nx / 2 + 1;
     let freq = |m: usize, len: usize| -> f64 {
         let s = if m <= len / 2 { m as f64 } else { m as f64 - len as f64 };
         s / (len as f64 * spacing_mm)
@@ -186,29 +210,16 @@ pub(crate) fn power_law_field(n: [usize; 3], spacing_mm: f64, beta: f64, seed: u
             }
         }
     });
+}
 
-    along_z(&mut spec, &iz);
-    along_y(&mut spec, &iy);
-    real.par_chunks_mut(nx).zip(spec.par_chunks_mut(nxc)).for_each_init(
-        || c2r.make_scratch_vec(),
-        |scratch, (row, input)| {
-            // The filtered spectrum is Hermitian up to rounding; make the bins realfft requires
-            // to be real exactly real.
-            input[0].im = 0.0;
-            if nx % 2 == 0 {
-                input[nxc - 1].im = 0.0;
-            }
-            let _ = c2r.process_with_scratch(input, row, scratch);
-        },
-    );
-
+/// Shifts and scales `real` to zero mean and unit variance (sums in a thread-count-independent order).
+fn standardize(real: &mut [f32]) {
     let len = real.len() as f64;
-    let mean = ordered_sum(&real, |v| v) / len;
-    let var = ordered_sum(&real, |v| (v - mean) * (v - mean)) / len;
+    let mean = ordered_sum(real, |v| v) / len;
+    let var = ordered_sum(real, |v| (v - mean) * (v - mean)) / len;
     let scale = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
     let (mean, scale) = (mean as f32, scale as f32);
     real.par_iter_mut().for_each(|v| *v = (*v - mean) * scale);
-    real
 }
 
 #[cfg(test)]

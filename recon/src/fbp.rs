@@ -28,13 +28,16 @@ use realfft::num_complex::Complex;
 
 use crate::error::{Result, invalid};
 use crate::geometry::{Projections, Volume, VolumeGeometry, central_view};
-use crate::projector::{KernelPath, Projector, ViewWeight, for_each_ray_cos};
+use crate::projector::{KernelPath, ProjectorPair, ViewWeight, VoxelProjector, for_each_ray_cos};
 
 /// Spectral apodization windows (functions of f / f_c, zero beyond 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Window {
     /// No apodization (the bare ramp up to the cutoff).
+    #[serde(alias = "none")]
+    #[cfg_attr(feature = "clap", value(alias = "none"))]
     RamLak,
     /// sinc(x / 2).
     SheppLogan,
@@ -226,22 +229,26 @@ pub(crate) fn source_angles(projections: &Projections, centre: &tomolab_hal::Vec
     out
 }
 
-/// Reconstructs `volume` from line integrals by tomosynthesis FBP.
+/// Reconstructs `volume` from line integrals by tomosynthesis FBP, on the voxel-driven projector that
+/// `options.path` picks.
 pub fn fbp(projections: &Projections, volume: &VolumeGeometry, options: &FbpOptions) -> Result<Volume> {
     projections.validate()?;
     volume.validate()?;
-    if projections.views() < 2 {
-        return Err(invalid("views", "FBP needs at least two views (use synthetic 2D for a single view)"));
-    }
-    if !(options.cutoff.is_finite() && options.cutoff > 0.0) {
-        return Err(invalid("options.cutoff", format!("must be positive, got {}", options.cutoff)));
-    }
-    if let Some(c) = options.slice_thickness_cutoff {
-        if !(c.is_finite() && c > 0.0) {
-            return Err(invalid("options.slice_thickness_cutoff", format!("must be positive, got {c}")));
-        }
-    }
-    let projector = Projector::new(*volume, projections.detector, &projections.poses, options.path)?;
+    check_options(projections, options)?;
+    let projector = VoxelProjector::new(*volume, projections.detector, &projections.poses, options.path)?;
+    fbp_with(projections, &projector, options)
+}
+
+/// Tomosynthesis FBP backprojecting through any projector (on its volume grid; `options.path` is unused).
+pub fn fbp_with<P: ProjectorPair + ?Sized>(
+    projections: &Projections,
+    projector: &P,
+    options: &FbpOptions,
+) -> Result<Volume> {
+    projections.validate()?;
+    check_projector(projections, projector)?;
+    check_options(projections, options)?;
+    let volume = projector.volume();
     let centre = volume.centre();
     let k0 = central_view(&projections.poses).unwrap_or(0);
     let pose = &projections.poses[k0];
@@ -276,6 +283,33 @@ pub fn fbp(projections: &Projections, volume: &VolumeGeometry, options: &FbpOpti
     let views: Vec<usize> = (0..nviews).collect();
     let weights = vec![ViewWeight::Constant(1.0 / nviews as f32); nviews];
     let mut out = Volume::zeros(*volume);
-    projector.backproject_raw(&filtered, &views, &weights, &mut out.data);
+    projector.backproject_weighted(&filtered, &views, &weights, &mut out.data)?;
     Ok(out)
+}
+
+/// Checks FBP's options against the projections.
+fn check_options(projections: &Projections, options: &FbpOptions) -> Result<()> {
+    if projections.views() < 2 {
+        return Err(invalid("views", "FBP needs at least two views (use synthetic 2D for a single view)"));
+    }
+    if !(options.cutoff.is_finite() && options.cutoff > 0.0) {
+        return Err(invalid("options.cutoff", format!("must be positive, got {}", options.cutoff)));
+    }
+    if let Some(c) = options.slice_thickness_cutoff {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(invalid("options.slice_thickness_cutoff", format!("must be positive, got {c}")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `projector` was made for these projections' detector and views.
+pub(crate) fn check_projector<P: ProjectorPair + ?Sized>(projections: &Projections, projector: &P) -> Result<()> {
+    if *projector.detector() != projections.detector {
+        return Err(invalid("projector", "its detector differs from the projections' detector"));
+    }
+    if projector.poses() != projections.poses.as_slice() {
+        return Err(invalid("projector", "its poses differ from the projections' poses"));
+    }
+    Ok(())
 }

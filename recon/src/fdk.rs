@@ -12,7 +12,7 @@ use tomolab_hal::Vec3;
 use crate::error::{Result, invalid};
 use crate::fbp::{RowFilter, Window, source_angles};
 use crate::geometry::{Projections, ViewMatrix, Volume, VolumeGeometry, validate_pose};
-use crate::projector::{KernelPath, Projector, ViewWeight};
+use crate::projector::{GeneralProjector, ProjectorPair, ViewWeight};
 
 /// FDK settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -83,10 +83,17 @@ pub fn default_ct_volume(projections: &Projections, voxel_mm: Option<f64>) -> Re
     Ok(g)
 }
 
-/// Reconstructs a full-circle scan by FDK.
+/// Reconstructs a full-circle scan by FDK, backprojecting with the general voxel-driven kernel.
 pub fn fdk(projections: &Projections, volume: &VolumeGeometry, options: &FdkOptions) -> Result<Volume> {
     projections.validate()?;
     volume.validate()?;
+    check_fdk(projections, volume, options)?;
+    let projector = GeneralProjector::new(*volume, projections.detector, &projections.poses)?;
+    fdk_with(projections, &projector, options)
+}
+
+/// The angles of the sources around the volume centre, checked to cover a full circle.
+fn check_fdk(projections: &Projections, volume: &VolumeGeometry, options: &FdkOptions) -> Result<Vec<f64>> {
     if !(options.cutoff.is_finite() && options.cutoff > 0.0) {
         return Err(invalid("options.cutoff", format!("must be positive, got {}", options.cutoff)));
     }
@@ -106,6 +113,21 @@ pub fn fdk(projections: &Projections, volume: &VolumeGeometry, options: &FdkOpti
             format!("FDK needs a full circle; the sources cover {:.0} deg", coverage.to_degrees()),
         ));
     }
+    Ok(angles)
+}
+
+/// FDK backprojecting through any projector, on its volume grid.
+pub fn fdk_with<P: ProjectorPair + ?Sized>(
+    projections: &Projections,
+    projector: &P,
+    options: &FdkOptions,
+) -> Result<Volume> {
+    projections.validate()?;
+    crate::fbp::check_projector(projections, projector)?;
+    let volume = projector.volume();
+    let angles = check_fdk(projections, volume, options)?;
+    let nviews = projections.views();
+    let centre = volume.centre();
     // Angular share of each view: half the distance to its neighbours (circularly).
     let tau_turn = 2.0 * std::f64::consts::PI;
     let sign = (angles[nviews - 1] - angles[0]).signum();
@@ -137,7 +159,6 @@ pub fn fdk(projections: &Projections, volume: &VolumeGeometry, options: &FdkOpti
         }
     });
     filter.apply(&mut filtered, det.cols);
-    let projector = Projector::new(*volume, *det, &projections.poses, KernelPath::General)?;
     let views: Vec<usize> = (0..nviews).collect();
     let weights: Vec<ViewWeight> = (0..nviews)
         .map(|k| {
@@ -148,6 +169,6 @@ pub fn fdk(projections: &Projections, volume: &VolumeGeometry, options: &FdkOpti
         })
         .collect();
     let mut out = Volume::zeros(*volume);
-    projector.backproject_raw(&filtered, &views, &weights, &mut out.data);
+    projector.backproject_weighted(&filtered, &views, &weights, &mut out.data)?;
     Ok(out)
 }

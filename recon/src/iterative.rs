@@ -15,9 +15,12 @@
 //! Both stop after `iterations` full passes, or earlier when the relative update `|dx| / |x|` of a pass
 //! falls below `tolerance`.
 
+use std::time::Instant;
+
 use crate::error::{Result, invalid};
+use crate::fbp::check_projector;
 use crate::geometry::{Projections, Volume, VolumeGeometry};
-use crate::projector::{KernelPath, Projector};
+use crate::projector::{KernelPath, ProjectorPair, VoxelProjector};
 
 /// Settings of OS-SART.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -68,11 +71,15 @@ pub struct IterationReport {
     pub relative_updates: Vec<f32>,
     /// Relative residual |p - A x| / |p| after the last pass.
     pub relative_residual: f32,
+    /// Time of each pass, s.
+    #[serde(default)]
+    pub pass_s: Vec<f64>,
 }
 
 impl IterationReport {
     /// Books one pass whose squared update norm was `change`; returns whether the tolerance stops the run.
-    fn record_pass(&mut self, change: f64, x: &[f32], tolerance: Option<f32>) -> bool {
+    fn record_pass(&mut self, start: Instant, change: f64, x: &[f32], tolerance: Option<f32>) -> bool {
+        self.pass_s.push(start.elapsed().as_secs_f64());
         self.iterations += 1;
         let rel = (change.sqrt() / norm(x).max(f64::MIN_POSITIVE)) as f32;
         self.relative_updates.push(rel);
@@ -97,7 +104,7 @@ fn norm(v: &[f32]) -> f64 {
     v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
 }
 
-fn residual(projector: &Projector, projections: &Projections, x: &[f32]) -> Result<f32> {
+fn residual<P: ProjectorPair + ?Sized>(projector: &P, projections: &Projections, x: &[f32]) -> Result<f32> {
     let all: Vec<usize> = (0..projections.views()).collect();
     let mut ax = vec![0.0; projections.data.len()];
     projector.forward(x, &all, &mut ax)?;
@@ -115,7 +122,7 @@ fn check_start(start: Option<&Volume>, volume: &VolumeGeometry) -> Result<Vec<f3
     }
 }
 
-/// OS-SART from `start` (zeros if `None`).
+/// OS-SART from `start` (zeros if `None`), on the voxel-driven projector that `options.path` picks.
 pub fn sart(
     projections: &Projections,
     volume: &VolumeGeometry,
@@ -123,6 +130,12 @@ pub fn sart(
     start: Option<&Volume>,
 ) -> Result<(Volume, IterationReport)> {
     projections.validate()?;
+    check_sart(projections, options)?;
+    let projector = VoxelProjector::new(*volume, projections.detector, &projections.poses, options.path)?;
+    sart_with(projections, &projector, options, start)
+}
+
+fn check_sart(projections: &Projections, options: &SartOptions) -> Result<()> {
     if options.iterations == 0 {
         return Err(invalid("options.iterations", "must be at least 1"));
     }
@@ -135,7 +148,21 @@ pub fn sart(
     if !(options.relaxation > 0.0 && options.relaxation < 2.0) {
         return Err(invalid("options.relaxation", format!("must lie in (0, 2), got {}", options.relaxation)));
     }
-    let projector = Projector::new(*volume, projections.detector, &projections.poses, options.path)?;
+    Ok(())
+}
+
+/// OS-SART from `start` (zeros if `None`) through any projector, on its volume grid (`options.path` is
+/// unused).
+pub fn sart_with<P: ProjectorPair + ?Sized>(
+    projections: &Projections,
+    projector: &P,
+    options: &SartOptions,
+    start: Option<&Volume>,
+) -> Result<(Volume, IterationReport)> {
+    projections.validate()?;
+    check_projector(projections, projector)?;
+    check_sart(projections, options)?;
+    let volume = projector.volume();
     let mut x = check_start(start, volume)?;
     let npix = projections.pixels();
     // Per-subset normalisations.
@@ -151,10 +178,12 @@ pub fn sart(
         let data = gather(projections, &views);
         subsets.push((views, row_sums, col_sums, data));
     }
-    let mut report = IterationReport { iterations: 0, relative_updates: Vec::new(), relative_residual: 0.0 };
+    let mut report =
+        IterationReport { iterations: 0, relative_updates: Vec::new(), relative_residual: 0.0, pass_s: Vec::new() };
     let mut ax = Vec::new();
     let mut update = vec![0.0f32; volume.len()];
     for _ in 0..options.iterations {
+        let start = Instant::now();
         let mut change = 0.0f64;
         for (views, row_sums, col_sums, data) in &subsets {
             ax.resize(views.len() * npix, 0.0);
@@ -174,7 +203,7 @@ pub fn sart(
                 }
             }
         }
-        if report.record_pass(change, &x, options.tolerance) {
+        if report.record_pass(start, change, &x, options.tolerance) {
             break;
         }
     }
@@ -182,7 +211,8 @@ pub fn sart(
     Ok((Volume { geometry: *volume, data: x }, report))
 }
 
-/// MLEM from `start` (a uniform volume matching the mean line integral if `None`).
+/// MLEM from `start` (a uniform volume matching the mean line integral if `None`), on the voxel-driven
+/// projector that `options.path` picks.
 pub fn mlem(
     projections: &Projections,
     volume: &VolumeGeometry,
@@ -193,7 +223,23 @@ pub fn mlem(
     if options.iterations == 0 {
         return Err(invalid("options.iterations", "must be at least 1"));
     }
-    let projector = Projector::new(*volume, projections.detector, &projections.poses, options.path)?;
+    let projector = VoxelProjector::new(*volume, projections.detector, &projections.poses, options.path)?;
+    mlem_with(projections, &projector, options, start)
+}
+
+/// MLEM through any projector, on its volume grid (`options.path` is unused).
+pub fn mlem_with<P: ProjectorPair + ?Sized>(
+    projections: &Projections,
+    projector: &P,
+    options: &MlemOptions,
+    start: Option<&Volume>,
+) -> Result<(Volume, IterationReport)> {
+    projections.validate()?;
+    check_projector(projections, projector)?;
+    if options.iterations == 0 {
+        return Err(invalid("options.iterations", "must be at least 1"));
+    }
+    let volume = projector.volume();
     let all: Vec<usize> = (0..projections.views()).collect();
     let mut x = match start {
         Some(_) => check_start(start, volume)?,
@@ -208,8 +254,10 @@ pub fn mlem(
     projector.back(&vec![1.0f32; projections.data.len()], &all, &mut sens)?;
     let mut ax = vec![0.0f32; projections.data.len()];
     let mut ratio_bp = vec![0.0f32; volume.len()];
-    let mut report = IterationReport { iterations: 0, relative_updates: Vec::new(), relative_residual: 0.0 };
+    let mut report =
+        IterationReport { iterations: 0, relative_updates: Vec::new(), relative_residual: 0.0, pass_s: Vec::new() };
     for _ in 0..options.iterations {
+        let start = Instant::now();
         projector.forward(&x, &all, &mut ax)?;
         for (a, &p) in ax.iter_mut().zip(&projections.data) {
             *a = if *a > 1e-9 { p.max(0.0) / *a } else { 0.0 };
@@ -221,7 +269,7 @@ pub fn mlem(
             change += f64::from(new - *xv).powi(2);
             *xv = new;
         }
-        if report.record_pass(change, &x, options.tolerance) {
+        if report.record_pass(start, change, &x, options.tolerance) {
             break;
         }
     }

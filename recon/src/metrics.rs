@@ -116,7 +116,14 @@ pub fn edge_mtf(image: &[f32], cols: usize, rows: usize, pixel_mm: f64) -> Resul
     if image.len() != cols * rows || cols < 8 || rows < 8 {
         return Err(invalid("roi", format!("{} values for a {cols}x{rows} region (at least 8x8)", image.len())));
     }
-    // Orientation: transpose so that the edge runs along rows (intensity changes along columns).
+    let (img, cols, rows) = edge_along_rows(image, cols, rows);
+    let edge = fit_edge(&img, cols, rows)?;
+    let esf = oversampled_esf(&img, cols, rows, edge)?;
+    mtf_of_esf(&esf, pixel_mm)
+}
+
+/// The image transposed if needed so that the edge runs along rows (intensity changes along columns).
+fn edge_along_rows(image: &[f32], cols: usize, rows: usize) -> (Vec<f32>, usize, usize) {
     let (gx, gy) = image.chunks(cols).enumerate().fold((0.0f64, 0.0f64), |(gx, gy), (r, row)| {
         let gx = gx + row.windows(2).map(|w| f64::from((w[1] - w[0]).abs())).sum::<f64>();
         let gy = if r + 1 < rows {
@@ -130,7 +137,7 @@ pub fn edge_mtf(image: &[f32], cols: usize, rows: usize, pixel_mm: f64) -> Resul
         };
         (gx, gy)
     });
-    let (img, cols, rows): (Vec<f32>, usize, usize) = if gx >= gy {
+    if gx >= gy {
         (image.to_vec(), cols, rows)
     } else {
         let mut t = vec![0.0; image.len()];
@@ -140,8 +147,17 @@ pub fn edge_mtf(image: &[f32], cols: usize, rows: usize, pixel_mm: f64) -> Resul
             }
         }
         (t, rows, cols)
-    };
-    // Edge position per row: centroid of the absolute derivative.
+    }
+}
+
+/// ESF bin width, pixels.
+const ESF_BIN: f64 = 0.25;
+
+/// A straight line through the edge: `col = mc + slope * (row - mr)`, as (mr, mc, slope).
+type EdgeLine = (f64, f64, f64);
+
+/// Fits the edge: per row, the centroid of the absolute derivative; then a least-squares line.
+fn fit_edge(img: &[f32], cols: usize, rows: usize) -> Result<EdgeLine> {
     let mut fit = Vec::with_capacity(rows);
     for r in 0..rows {
         let row = &img[r * cols..(r + 1) * cols];
@@ -162,9 +178,14 @@ pub fn edge_mtf(image: &[f32], cols: usize, rows: usize, pixel_mm: f64) -> Resul
     let (mr, mc) = (fit.iter().map(|p| p.0).sum::<f64>() / n, fit.iter().map(|p| p.1).sum::<f64>() / n);
     let slope = fit.iter().map(|p| (p.0 - mr) * (p.1 - mc)).sum::<f64>()
         / fit.iter().map(|p| (p.0 - mr).powi(2)).sum::<f64>().max(1e-12);
+    Ok((mr, mc, slope))
+}
+
+/// The edge-spread function binned at a quarter pixel across the fitted edge (empty bins take the
+/// previous value).
+fn oversampled_esf(img: &[f32], cols: usize, rows: usize, (mr, mc, slope): EdgeLine) -> Result<Vec<f64>> {
     let cos = 1.0 / (1.0 + slope * slope).sqrt();
-    // Oversampled ESF at a quarter pixel.
-    let bin = 0.25;
+    let bin = ESF_BIN;
     let half = cols as f64;
     let nbins = (2.0 * half / bin) as usize;
     let mut sum = vec![0.0f64; nbins];
@@ -192,6 +213,12 @@ pub fn edge_mtf(image: &[f32], cols: usize, rows: usize, pixel_mm: f64) -> Resul
         esf.push(v);
         prev = v;
     }
+    Ok(esf)
+}
+
+/// The MTF of a quarter-pixel ESF: Hann-windowed derivative, DFT up to Nyquist, MTF50.
+fn mtf_of_esf(esf: &[f64], pixel_mm: f64) -> Result<Mtf> {
+    let bin = ESF_BIN;
     let m = esf.len() - 1;
     let lsf: Vec<f64> = (0..m)
         .map(|i| {

@@ -18,6 +18,8 @@ use crate::geometry::Projections;
 
 /// How raw frames become transmissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum Normalisation {
     /// `(raw - dark) / (flood * mAs)`: dark and flood frames are required.
     #[default]
@@ -228,6 +230,19 @@ pub fn line_integrals(acq: &Acquisition, options: &PreprocessOptions) -> Result<
     }
     let det = acq.meta.detector;
     let npix = det.pixel_count();
+    let mut data = normalised(acq, options)?;
+    if let Some(mask) = &defect_mask(acq, &options.defects)? {
+        if mask.iter().any(|&m| m) {
+            data.chunks_mut(npix).for_each(|img| repair_defects(img, det.cols, mask));
+        }
+    }
+    let poses = acq.meta.views.iter().map(|v| v.pose).collect();
+    crop(Projections { detector: det, poses, data }, options.crop)
+}
+
+/// The line integrals of every frame, view after view, before defect repair.
+fn normalised(acq: &Acquisition, options: &PreprocessOptions) -> Result<Vec<f32>> {
+    let npix = acq.meta.detector.pixel_count();
     let views = acq.meta.views.len();
     let mut data = Vec::with_capacity(views * npix);
     match options.normalisation {
@@ -278,7 +293,13 @@ pub fn line_integrals(acq: &Acquisition, options: &PreprocessOptions) -> Result<
             }
         }
     }
-    let mask = match &options.defects {
+    Ok(data)
+}
+
+/// The defective-pixel mask `defects` asks for (`None`: no repair).
+fn defect_mask(acq: &Acquisition, defects: &DefectRepair) -> Result<Option<Vec<bool>>> {
+    let npix = acq.meta.detector.pixel_count();
+    Ok(match defects {
         DefectRepair::None => None,
         DefectRepair::Mask(m) => {
             if m.len() != npix {
@@ -290,15 +311,14 @@ pub fn line_integrals(acq: &Acquisition, options: &PreprocessOptions) -> Result<
             Some(m.clone())
         }
         DefectRepair::Auto => acq.flood.as_ref().map(|f| detect_defects(f, acq.dark.as_ref())),
-    };
-    if let Some(mask) = &mask {
-        if mask.iter().any(|&m| m) {
-            data.chunks_mut(npix).for_each(|img| repair_defects(img, det.cols, mask));
-        }
-    }
-    let poses = acq.meta.views.iter().map(|v| v.pose).collect();
-    let projections = Projections { detector: det, poses, data };
-    match options.crop {
+    })
+}
+
+/// Applies the crop to the line integrals (and their poses).
+fn crop(projections: Projections, crop: Crop) -> Result<Projections> {
+    let det = projections.detector;
+    let npix = det.pixel_count();
+    match crop {
         Crop::None => Ok(projections),
         Crop::Rect { col0, row0, cols, rows } => projections.crop(col0, row0, cols, rows),
         Crop::Auto { threshold, margin } => {

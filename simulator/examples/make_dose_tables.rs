@@ -14,7 +14,7 @@ const THICKNESSES: [f64; 10] = [20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 
 const ANGLES: [f64; 7] = [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0];
 
 fn layers(filter: &str, mm: f64) -> Result<Vec<FilterLayer>, Box<dyn std::error::Error>> {
-    Ok(vec![FilterLayer::new("Be", 1.0)?, FilterLayer::new(filter, mm)?, FilterLayer::new("pmma", 2.5)?])
+    Ok(vec![FilterLayer::named("Be", 1.0)?, FilterLayer::named(filter, mm)?, FilterLayer::named("pmma", 2.5)?])
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

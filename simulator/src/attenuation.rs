@@ -7,12 +7,139 @@
 //! (ln E, ln mu/rho), segment by segment, so an edge is a jump at exactly its tabulated energy: at the edge
 //! energy itself the above-edge value applies.
 //!
-//! Names are the table file stems (`glandular`, `rhodium`, ...); chemical symbols and a few common
-//! spellings (`Rh`, `Al`, `aluminum`, `a-Se`, `CsI`, `PMMA`, ...) are accepted as aliases.
+//! Every table has a [`MaterialId`]; its name is the table file stem (`glandular`, `rhodium`, ...), and
+//! chemical symbols and a few common spellings (`Rh`, `Al`, `aluminum`, `a-Se`, `CsI`, `PMMA`, ...) are
+//! accepted as aliases when a name is parsed. The HAL's filter materials map to their tables here
+//! ([`MaterialId::from`] a [`FilterMaterial`]).
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::OnceLock;
 
-use crate::error::SimError;
+use tomolab_hal::technique::FilterMaterial;
+
+use crate::error::PhysicsError;
+
+/// A material with an attenuation table. Serialized (and displayed) as the table's canonical name; parsed
+/// from that name or an alias, case-insensitively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MaterialId {
+    /// Adipose tissue.
+    Adipose,
+    /// Dry air.
+    Air,
+    /// Aluminium.
+    Aluminium,
+    /// Beryllium (tube window).
+    Beryllium,
+    /// Calcium oxalate (type I calcifications).
+    CalciumOxalate,
+    /// Caesium iodide (indirect detectors).
+    CsI,
+    /// Glandular tissue.
+    Glandular,
+    /// Hydroxyapatite (type II calcifications).
+    Hydroxyapatite,
+    /// Mass lesion tissue.
+    Lesion,
+    /// Molybdenum.
+    Molybdenum,
+    /// PMMA (acrylic).
+    Pmma,
+    /// Polystyrene.
+    Polystyrene,
+    /// Rhodium.
+    Rhodium,
+    /// Selenium (a-Se detectors).
+    Selenium,
+    /// Silver.
+    Silver,
+    /// Skin.
+    Skin,
+    /// Tungsten.
+    Tungsten,
+    /// Water.
+    Water,
+}
+
+impl MaterialId {
+    /// Every material, in the order of the embedded tables.
+    pub const ALL: [MaterialId; 18] = [
+        MaterialId::Adipose,
+        MaterialId::Air,
+        MaterialId::Aluminium,
+        MaterialId::Beryllium,
+        MaterialId::CalciumOxalate,
+        MaterialId::CsI,
+        MaterialId::Glandular,
+        MaterialId::Hydroxyapatite,
+        MaterialId::Lesion,
+        MaterialId::Molybdenum,
+        MaterialId::Pmma,
+        MaterialId::Polystyrene,
+        MaterialId::Rhodium,
+        MaterialId::Selenium,
+        MaterialId::Silver,
+        MaterialId::Skin,
+        MaterialId::Tungsten,
+        MaterialId::Water,
+    ];
+
+    /// Canonical name (the table's file stem).
+    pub fn name(self) -> &'static str {
+        TABLES[self as usize].0
+    }
+
+    /// The material's attenuation table.
+    pub fn data(self) -> Result<&'static MaterialData, PhysicsError> {
+        Ok(&tables()?[self as usize])
+    }
+}
+
+impl From<FilterMaterial> for MaterialId {
+    /// The table of a tube filter material.
+    fn from(material: FilterMaterial) -> Self {
+        match material {
+            FilterMaterial::Rh => MaterialId::Rhodium,
+            FilterMaterial::Mo => MaterialId::Molybdenum,
+            FilterMaterial::Al => MaterialId::Aluminium,
+            FilterMaterial::Ag => MaterialId::Silver,
+        }
+    }
+}
+
+impl FromStr for MaterialId {
+    type Err = PhysicsError;
+
+    /// A canonical name or alias, case-insensitive; an unknown name is an error that lists the known ones.
+    fn from_str(name: &str) -> Result<Self, PhysicsError> {
+        let lower = name.trim().to_ascii_lowercase();
+        let canonical = ALIASES.iter().find(|(a, _)| *a == lower).map_or(lower.as_str(), |(_, c)| *c);
+        MaterialId::ALL.into_iter().find(|m| m.name() == canonical).ok_or_else(|| PhysicsError::UnknownMaterial {
+            name: name.to_string(),
+            known: known_materials().join(", "),
+        })
+    }
+}
+
+impl fmt::Display for MaterialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for MaterialId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MaterialId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// The embedded tables: (canonical name, CSV text).
 const TABLES: [(&str, &str); 18] = [
@@ -124,9 +251,9 @@ impl MaterialData {
     }
 
     /// Every coefficient at `energy_kev`; an energy outside 1..=60 keV is an error.
-    pub fn coefficients(&self, energy_kev: f64) -> Result<MassCoefficients, SimError> {
+    pub fn coefficients(&self, energy_kev: f64) -> Result<MassCoefficients, PhysicsError> {
         if !(MIN_ENERGY_KEV..=MAX_ENERGY_KEV).contains(&energy_kev) {
-            return Err(SimError::EnergyOutOfRange { energy_kev, min: MIN_ENERGY_KEV, max: MAX_ENERGY_KEV });
+            return Err(PhysicsError::EnergyOutOfRange { energy_kev, min: MIN_ENERGY_KEV, max: MAX_ENERGY_KEV });
         }
         let s = self.segment(energy_kev);
         Ok(MassCoefficients {
@@ -158,8 +285,8 @@ impl MaterialData {
     }
 }
 
-fn parse_table(name: &'static str, text: &str) -> Result<MaterialData, SimError> {
-    let err = |line: usize, problem: String| SimError::Table { table: name, line, problem };
+fn parse_table(name: &'static str, text: &str) -> Result<MaterialData, PhysicsError> {
+    let err = |line: usize, problem: String| PhysicsError::Table { table: name, line, problem };
     let mut density = None;
     let mut header_seen = false;
     let mut energy = Vec::new();
@@ -183,7 +310,7 @@ fn parse_table(name: &'static str, text: &str) -> Result<MaterialData, SimError>
             continue;
         }
         let mut fields = line.split(',');
-        let mut next = |what: &str| -> Result<f64, SimError> {
+        let mut next = |what: &str| -> Result<f64, PhysicsError> {
             let f = fields.next().ok_or_else(|| err(n + 1, format!("missing column {what}")))?;
             let v: f64 = f.trim().parse().map_err(|e| err(n + 1, format!("{what}: {e}")))?;
             if !(v.is_finite() && v > 0.0) {
@@ -208,8 +335,8 @@ fn parse_table(name: &'static str, text: &str) -> Result<MaterialData, SimError>
     Ok(MaterialData { name, density_g_cm3, energy_kev: energy, ln_energy, ln_columns: cols })
 }
 
-fn tables() -> Result<&'static [MaterialData], SimError> {
-    static PARSED: OnceLock<Result<Vec<MaterialData>, SimError>> = OnceLock::new();
+fn tables() -> Result<&'static [MaterialData], PhysicsError> {
+    static PARSED: OnceLock<Result<Vec<MaterialData>, PhysicsError>> = OnceLock::new();
     PARSED
         .get_or_init(|| TABLES.iter().map(|(name, text)| parse_table(name, text)).collect())
         .as_ref()
@@ -225,13 +352,8 @@ pub fn known_materials() -> Vec<&'static str> {
 /// The table of a material by name or alias (case-insensitive).
 ///
 /// An unknown name is an error that lists the known ones.
-pub fn material(name: &str) -> Result<&'static MaterialData, SimError> {
-    let lower = name.trim().to_ascii_lowercase();
-    let canonical = ALIASES.iter().find(|(a, _)| *a == lower).map_or(lower.as_str(), |(_, c)| *c);
-    let all = tables()?;
-    all.iter()
-        .find(|m| m.name == canonical)
-        .ok_or_else(|| SimError::UnknownMaterial { name: name.to_string(), known: known_materials().join(", ") })
+pub fn material(name: &str) -> Result<&'static MaterialData, PhysicsError> {
+    name.parse::<MaterialId>()?.data()
 }
 
 #[cfg(test)]
@@ -241,6 +363,19 @@ mod tests {
     #[test]
     fn every_table_parses() {
         assert_eq!(tables().unwrap().len(), TABLES.len());
+    }
+
+    #[test]
+    fn material_ids_name_their_tables() {
+        for (id, (name, _)) in MaterialId::ALL.into_iter().zip(TABLES) {
+            assert_eq!(id.name(), name);
+            assert_eq!(id.data().unwrap().name(), name);
+            assert_eq!(name.parse::<MaterialId>().unwrap(), id);
+        }
+        assert_eq!(MaterialId::from(FilterMaterial::Rh), "Rh".parse().unwrap());
+        let json = serde_json::to_string(&MaterialId::CalciumOxalate).unwrap();
+        assert_eq!(json, "\"calcium_oxalate\"");
+        assert_eq!(serde_json::from_str::<MaterialId>("\"PMMA\"").unwrap(), MaterialId::Pmma);
     }
 
     #[test]

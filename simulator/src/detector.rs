@@ -35,8 +35,8 @@ use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use tomolab_hal::Frame;
 
-use crate::error::{SimError, check_at_least};
-use crate::projector::ProjectedImage;
+use crate::error::{PhysicsError, check_at_least};
+use crate::ray_tracer::ProjectedImage;
 
 /// The conversion layer's presampling blur, as a line-spread shape.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -77,7 +77,7 @@ impl ConversionMtf {
         }
     }
 
-    fn check(&self) -> Result<(), SimError> {
+    fn check(&self) -> Result<(), PhysicsError> {
         match *self {
             Self::Ideal => Ok(()),
             Self::Gaussian { sigma_mm } => check_at_least("mtf.sigma_mm", sigma_mm, 0.0, false).map(drop),
@@ -218,17 +218,17 @@ fn bin2(data: &[f64], cols: usize, rows: usize) -> (Vec<f64>, usize, usize) {
 
 impl DetectorModel {
     /// Checks every field.
-    pub fn validate(&self) -> Result<(), SimError> {
+    pub fn validate(&self) -> Result<(), PhysicsError> {
         check_at_least("gain_adu_per_kev", self.gain_adu_per_kev, 0.0, true)?;
         check_at_least("offset_adu", self.offset_adu, 0.0, false)?;
         check_at_least("electronic_noise_adu", self.electronic_noise_adu, 0.0, false)?;
         check_at_least("gain_nonuniformity", self.gain_nonuniformity, 0.0, false)?;
         check_at_least("saturation_adu", self.saturation_adu, self.offset_adu, true)?;
         if !(0.0..=1.0).contains(&self.defective_fraction) {
-            return Err(SimError::invalid("defective_fraction", "must lie within 0..=1"));
+            return Err(PhysicsError::invalid("defective_fraction", "must lie within 0..=1"));
         }
         if !matches!(self.binning, 1 | 2) {
-            return Err(SimError::invalid("binning", format!("must be 1 or 2, got {}", self.binning)));
+            return Err(PhysicsError::invalid("binning", format!("must be 1 or 2, got {}", self.binning)));
         }
         self.conversion_mtf.check()
     }
@@ -258,11 +258,11 @@ impl DetectorModel {
     }
 
     /// Blurred and binned (E1, E2) images and the output size.
-    fn prepare(&self, image: &ProjectedImage) -> Result<(Vec<f64>, Vec<f64>, usize, usize), SimError> {
+    fn prepare(&self, image: &ProjectedImage) -> Result<(Vec<f64>, Vec<f64>, usize, usize), PhysicsError> {
         self.validate()?;
         let (cols, rows) = (image.cols, image.rows);
         if image.energy_kev.len() != cols * rows || image.energy_sq_kev2.len() != cols * rows {
-            return Err(SimError::invalid("image", "energy arrays must hold cols * rows pixels"));
+            return Err(PhysicsError::invalid("image", "energy arrays must hold cols * rows pixels"));
         }
         let mut e1 = image.energy_kev.clone();
         // Blurring conserves each pixel's quantum energy to first order: blur E1, keep E2 / E1 per pixel.
@@ -272,7 +272,7 @@ impl DetectorModel {
         let (mut c, mut r) = (cols, rows);
         if self.binning == 2 {
             if cols < 2 || rows < 2 {
-                return Err(SimError::invalid("binning", "2x2 binning needs at least 2 x 2 pixels"));
+                return Err(PhysicsError::invalid("binning", "2x2 binning needs at least 2 x 2 pixels"));
             }
             (e1, c, r) = bin2(&e1, cols, rows);
             (e2, _, _) = bin2(&e2, cols, rows);
@@ -282,21 +282,21 @@ impl DetectorModel {
 
     /// The raw frame: blur, binning, noise, gain, offset, defects. Same `seed`, same frame, on any number of
     /// threads.
-    pub fn read_out(&self, image: &ProjectedImage, seed: u64) -> Result<Frame, SimError> {
+    pub fn read_out(&self, image: &ProjectedImage, seed: u64) -> Result<Frame, PhysicsError> {
         self.frame(image, Some(seed))
     }
 
     /// The noise-free frame (expected raw values, fixed pattern included): what averaging infinitely many
     /// frames would give, up to clamping.
-    pub fn expected(&self, image: &ProjectedImage) -> Result<Frame, SimError> {
+    pub fn expected(&self, image: &ProjectedImage) -> Result<Frame, PhysicsError> {
         self.frame(image, None)
     }
 
-    fn frame(&self, image: &ProjectedImage, seed: Option<u64>) -> Result<Frame, SimError> {
+    fn frame(&self, image: &ProjectedImage, seed: Option<u64>) -> Result<Frame, PhysicsError> {
         let (e1, e2, cols, rows) = self.prepare(image)?;
         let pattern = self.pattern(cols, rows);
         let electronic = Normal::new(0.0, self.electronic_noise_adu)
-            .map_err(|e| SimError::invalid("electronic_noise_adu", e.to_string()))?;
+            .map_err(|e| PhysicsError::invalid("electronic_noise_adu", e.to_string()))?;
         let mut data = vec![0.0f32; cols * rows];
         data.par_chunks_mut(cols).enumerate().for_each(|(r, row)| {
             let mut rng = seed.map(|s| row_rng(s, DOMAIN_FRAME, r));

@@ -3,7 +3,7 @@
 /// Everything the simulator can refuse.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SimError {
+pub enum PhysicsError {
     /// A material name that has no attenuation table.
     #[error("unknown material {name:?}; known materials: {known}")]
     UnknownMaterial {
@@ -60,20 +60,20 @@ pub enum SimError {
     },
 }
 
-impl SimError {
-    /// Shorthand for [`SimError::InvalidParameter`].
+impl PhysicsError {
+    /// Shorthand for [`PhysicsError::InvalidParameter`].
     pub(crate) fn invalid(field: &'static str, problem: impl Into<String>) -> Self {
         Self::InvalidParameter { field, problem: problem.into() }
     }
 }
 
 /// Checks that `value` is finite and at least `min` (or strictly above it when `strict`).
-pub(crate) fn check_at_least(field: &'static str, value: f64, min: f64, strict: bool) -> Result<f64, SimError> {
+pub(crate) fn check_at_least(field: &'static str, value: f64, min: f64, strict: bool) -> Result<f64, PhysicsError> {
     let ok = value.is_finite() && if strict { value > min } else { value >= min };
     if ok {
         Ok(value)
     } else {
         let rel = if strict { ">" } else { ">=" };
-        Err(SimError::invalid(field, format!("must be finite and {rel} {min}, got {value}")))
+        Err(PhysicsError::invalid(field, format!("must be finite and {rel} {min}, got {value}")))
     }
 }

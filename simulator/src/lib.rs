@@ -7,11 +7,12 @@
 //!
 //! 1. [`attenuation`]: mass attenuation and energy-absorption coefficients of every material, from the
 //!    tables in `data/attenuation/` (NIST-grade, with their provenance), compiled into the binary and parsed
-//!    once. Log-log interpolation between grid points, exact jumps at absorption edges.
+//!    once. Log-log interpolation between grid points, exact jumps at absorption edges. Each table has a
+//!    typed [`MaterialId`] (filter layers name their material with it; the HAL's filter materials map to it).
 //! 2. [`spectrum`]: the tube output of a W, Mo or Rh target at 20-49 kVp (SpekPy tables in `data/spectra/`),
 //!    filtered by any stack of layers (window, filter, paddle, air) with bin-averaged Beer-Lambert
 //!    transmission; fluence per mAs at a distance, air kerma per mAs, mean energy, first and second HVL.
-//! 3. [`projector`]: exact voxel traversal (Amanatides-Woo / Siddon) of every detector ray, path length per
+//! 3. [`ray_tracer`]: exact voxel traversal (Amanatides-Woo / Siddon) of every detector ray, path length per
 //!    material in a stack array, then polyenergetic Beer-Lambert over energy groups weighted by the energy
 //!    the detector's conversion layer absorbs. Focal-spot size, pixel aperture and continuous tube motion
 //!    are integrated by sampling sub-sources, sub-rays and sub-poses. Rows run in parallel with rayon.
@@ -24,25 +25,29 @@
 //!
 //! 6. [`device`]: every HAL device (tube, gantry with acceleration and speed limit, detector, paddle
 //!    compression model, interlocks) on a virtual clock, with configurable fault injection; the detector hands
-//!    each frame's beam-on intervals to a [`device::FrameRenderer`].
+//!    each frame's beam-on intervals to a [`device::FrameRenderer`], whose failures are typed
+//!    ([`device::RenderError`], with a HAL `ErrorKind`). Errors of the devices are [`device::SimDeviceError`];
+//!    errors of the physics stages are [`PhysicsError`].
 //! 7. [`render`]: the [`device::FrameRenderer`] that runs stages 2-5 on a phantom.
 //! 8. [`mc`]: Monte Carlo photon transport (Woodcock tracking in the voxels; photoelectric, Compton with
 //!    S(x), Rayleigh with F(x)) with batch statistics, seeded per batch; [`mc::tg195`] is the AAPM TG-195
 //!    Case 3 benchmark.
 //! 9. [`dose`]: mean glandular dose per view from the Monte Carlo (model breast or phantom) and from the
 //!    conversion-factor formalism `K g c s t` (tables in `data/dose/`), and the sequencer's dose model.
+//! 10. [`aec`]: the pre-shot AEC's calibration (open-field output per kVp, fat and gland slab attenuation
+//!     per thickness, scatter included) measured on the physics renderer.
 //!
 //! ## Making a frame
 //!
 //! ```no_run
 //! use tomolab_hal::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, Target};
 //! use tomolab_simulator::{
-//!     DetectorModel, FilterLayer, MaterialMap, Projector, ProjectorConfig, ScatterModel, Spectrum, VolumeView,
+//!     DetectorModel, FilterLayer, MaterialId, MaterialMap, RayTracer, RayTracerConfig, ScatterModel, Spectrum, VolumeView,
 //!     motion_sub_poses,
 //! };
 //! # fn volume() -> tomolab_phantom::LabelVolume { unimplemented!() }
 //! # fn table() -> tomolab_phantom::MaterialTable { unimplemented!() }
-//! let filters = [FilterLayer::new("Be", 1.0)?, FilterLayer::new("Rh", 0.05)?];
+//! let filters = [FilterLayer::new(MaterialId::Beryllium, 1.0)?, FilterLayer::new(MaterialId::Rhodium, 0.05)?];
 //! let spectrum = Spectrum::new(Target::W, 28.0, &filters, 1000.0)?;
 //! let detector = DetectorGeometry {
 //!     cols: 512, rows: 256, pitch_u_mm: 0.085, pitch_v_mm: 0.085,
@@ -53,15 +58,15 @@
 //!     detector_motion: DetectorMotion::Stationary,
 //! };
 //! let (vol, tab) = (volume(), table());
-//! let projector = Projector::new(
-//!     VolumeView::of(&vol), MaterialMap::of(&tab)?, &spectrum, &detector, ProjectorConfig::default(),
+//! let tracer = RayTracer::new(
+//!     VolumeView::of(&vol), MaterialMap::of(&tab)?, &spectrum, &detector, RayTracerConfig::default(),
 //! )?;
 //! let poses = motion_sub_poses(&arc, 10.0, 0.18, 3)?; // continuous motion over 0.18 deg
-//! let mut image = projector.project(&poses, 1.2)?;   // 1.2 mAs
+//! let mut image = tracer.project(&poses, 1.2)?;   // 1.2 mAs
 //! ScatterModel::default().apply(&mut image, 50.0, 0.2)?;
 //! let frame = DetectorModel::default().read_out(&image, 42)?;
 //! # let _ = frame;
-//! # Ok::<(), tomolab_simulator::SimError>(())
+//! # Ok::<(), tomolab_simulator::PhysicsError>(())
 //! ```
 //!
 //! ## Determinism
@@ -77,22 +82,23 @@
 
 #![deny(missing_docs)]
 
+pub mod aec;
 pub mod attenuation;
 pub mod detector;
 pub mod device;
 pub mod dose;
 mod error;
 pub mod mc;
-pub mod projector;
+pub mod ray_tracer;
 pub mod render;
 pub mod scatter;
 pub mod spectrum;
 
-pub use attenuation::{MassCoefficients, MaterialData, known_materials, material};
+pub use attenuation::{MassCoefficients, MaterialData, MaterialId, known_materials, material};
 pub use detector::{ConversionMtf, DetectorModel};
-pub use error::SimError;
-pub use projector::{
-    MAX_MATERIALS, MaterialMap, PathLengths, ProjectedImage, Projector, ProjectorConfig, TraceStats, VolumeView,
+pub use error::PhysicsError;
+pub use ray_tracer::{
+    MAX_MATERIALS, MaterialMap, PathLengths, ProjectedImage, RayTracer, RayTracerConfig, TraceStats, VolumeView,
     motion_sub_poses,
 };
 pub use scatter::ScatterModel;

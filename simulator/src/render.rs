@@ -3,23 +3,23 @@
 use std::sync::Arc;
 
 use crate::detector::DetectorModel;
-use crate::error::SimError;
-use crate::projector::{MaterialMap, ProjectedImage, Projector, ProjectorConfig, VolumeView, motion_sub_poses};
+use crate::error::PhysicsError;
+use crate::ray_tracer::{MaterialMap, ProjectedImage, RayTracer, RayTracerConfig, VolumeView, motion_sub_poses};
 use crate::scatter::ScatterModel;
 use crate::spectrum::{FilterLayer, Spectrum};
 use tomolab_hal::technique::{FilterMaterial, Technique};
 use tomolab_hal::{ArcGeometry, DetectorGeometry, Frame};
 use tomolab_phantom::{LabelVolume, MaterialTable};
 
-use crate::device::{BeamOn, FrameRenderer};
+use crate::device::{BeamOn, FrameRenderer, RenderError};
 
 /// Fixed choices of the physics renderer.
 #[derive(Debug, Clone)]
 pub struct RenderConfig {
     /// Layers every beam crosses besides the technique's filter: tube window, compression paddle.
     pub fixed_layers: Vec<FilterLayer>,
-    /// Projector sampling.
-    pub projector: ProjectorConfig,
+    /// RayTracer sampling.
+    pub ray_tracer: RayTracerConfig,
     /// Scatter model.
     pub scatter: ScatterModel,
     /// Detector electronics and conversion.
@@ -53,15 +53,6 @@ impl core::fmt::Debug for PhysicsRenderer {
     }
 }
 
-pub(crate) fn filter_name(material: FilterMaterial) -> &'static str {
-    match material {
-        FilterMaterial::Rh => "rhodium",
-        FilterMaterial::Mo => "molybdenum",
-        FilterMaterial::Al => "aluminium",
-        FilterMaterial::Ag => "silver",
-    }
-}
-
 impl PhysicsRenderer {
     /// A renderer for `volume` seen through `arc` (whose detector is the native, unbinned panel).
     pub fn new(
@@ -69,10 +60,10 @@ impl PhysicsRenderer {
         volume: Arc<LabelVolume>,
         materials: &MaterialTable,
         config: RenderConfig,
-    ) -> Result<Self, SimError> {
+    ) -> Result<Self, PhysicsError> {
         let map = MaterialMap::of(materials)?;
         if config.motion_samples == 0 {
-            return Err(SimError::invalid("motion_samples", "must be at least 1"));
+            return Err(PhysicsError::invalid("motion_samples", "must be at least 1"));
         }
         config.scatter.validate()?;
         Ok(Self { arc, volume, map, config, on_frame: None, floods: std::sync::Mutex::new(Vec::new()) })
@@ -90,22 +81,22 @@ impl PhysicsRenderer {
         volume: &LabelVolume,
         table: &MaterialTable,
         technique: &Technique,
-    ) -> Result<f64, SimError> {
+    ) -> Result<f64, PhysicsError> {
         let spectrum = self.spectrum(technique, technique.kvp.get())?;
-        let projector = Projector::new(
+        let tracer = RayTracer::new(
             VolumeView::of(volume),
             MaterialMap::of(table)?,
             &spectrum,
             &arc.detector,
-            self.config.projector,
+            self.config.ray_tracer,
         )?;
-        let image = projector.project(&[arc.pose_at(0.0)], 1.0)?;
+        let image = tracer.project(&[arc.pose_at(0.0)], 1.0)?;
         Ok(image.energy_kev[0])
     }
 
-    fn spectrum(&self, technique: &Technique, kvp: f64) -> Result<Spectrum, SimError> {
+    fn spectrum(&self, technique: &Technique, kvp: f64) -> Result<Spectrum, PhysicsError> {
         let mut layers = self.config.fixed_layers.clone();
-        layers.push(FilterLayer::new(filter_name(technique.filter.material), technique.filter.thickness_mm)?);
+        layers.push(FilterLayer::new(technique.filter.material, technique.filter.thickness_mm)?);
         Spectrum::new(technique.target, kvp.round(), &layers, 1000.0)
     }
 
@@ -125,27 +116,27 @@ impl PhysicsRenderer {
     }
 
     /// The expected primary + scatter image of one beam.
-    pub fn beam_image(&self, beam: &BeamOn) -> Result<ProjectedImage, SimError> {
+    pub fn beam_image(&self, beam: &BeamOn) -> Result<ProjectedImage, PhysicsError> {
         let spectrum = self.spectrum(&beam.technique, beam.kvp)?;
-        let projector = Projector::new(
+        let tracer = RayTracer::new(
             VolumeView::of(&self.volume),
             self.map.clone(),
             &spectrum,
             &self.arc.detector,
-            self.config.projector,
+            self.config.ray_tracer,
         )?;
         let centre = 0.5 * (beam.angle_start_deg + beam.angle_end_deg);
         let sweep = (beam.angle_end_deg - beam.angle_start_deg).abs();
         let samples = if sweep > 0.0 { self.config.motion_samples } else { 1 };
         let poses = motion_sub_poses(&self.arc, centre, sweep, samples)?;
-        let mut image = projector.project(&poses, beam.mas)?;
+        let mut image = tracer.project(&poses, beam.mas)?;
         if self.config.scatter.enabled {
             self.config.scatter.apply(&mut image, self.config.thickness_mm, self.config.glandular_fraction)?;
         }
         Ok(image)
     }
 
-    fn try_render(&self, beams: &[BeamOn], frame_index: u64) -> Result<Frame, SimError> {
+    fn try_render(&self, beams: &[BeamOn], frame_index: u64) -> Result<Frame, PhysicsError> {
         let mut total = self.zero_image();
         for beam in beams {
             let image = self.beam_image(beam)?;
@@ -161,7 +152,7 @@ impl PhysicsRenderer {
         self.config.detector.read_out(&total, seed)
     }
 
-    fn try_flood(&self, technique: &Technique) -> Result<Frame, SimError> {
+    pub(crate) fn try_flood(&self, technique: &Technique) -> Result<Frame, PhysicsError> {
         let key: FloodKey = (
             technique.target,
             technique.filter.material,
@@ -179,17 +170,17 @@ impl PhysicsRenderer {
         Ok(flood)
     }
 
-    fn compute_flood(&self, technique: &Technique) -> Result<Frame, SimError> {
+    fn compute_flood(&self, technique: &Technique) -> Result<Frame, PhysicsError> {
         let spectrum = self.spectrum(technique, technique.kvp.get())?;
-        let empty = LabelVolume::air(self.volume.grid()).map_err(|e| SimError::invalid("volume", e.to_string()))?;
-        let projector = Projector::new(
+        let empty = LabelVolume::air(self.volume.grid()).map_err(|e| PhysicsError::invalid("volume", e.to_string()))?;
+        let tracer = RayTracer::new(
             VolumeView::of(&empty),
             self.map.clone(),
             &spectrum,
             &self.arc.detector,
-            self.config.projector,
+            self.config.ray_tracer,
         )?;
-        let image = projector.project(&[self.arc.pose_at(0.0)], 1.0)?;
+        let image = tracer.project(&[self.arc.pose_at(0.0)], 1.0)?;
         let mut flood = self.config.detector.expected(&image)?;
         let offset = self.config.detector.offset_adu as f32;
         for v in &mut flood.data {
@@ -204,15 +195,15 @@ impl FrameRenderer for PhysicsRenderer {
         self.arc.detector.binned(self.config.detector.binning).unwrap_or(self.arc.detector)
     }
 
-    fn render(&self, beams: &[BeamOn], frame_index: u64) -> Result<Frame, String> {
-        let frame = self.try_render(beams, frame_index).map_err(|e| e.to_string());
+    fn render(&self, beams: &[BeamOn], frame_index: u64) -> Result<Frame, RenderError> {
+        let frame = self.try_render(beams, frame_index).map_err(RenderError::from);
         if let Some(cb) = &self.on_frame {
             cb(frame_index);
         }
         frame
     }
 
-    fn flood_per_mas(&self, technique: &Technique) -> Result<Frame, String> {
-        self.try_flood(technique).map_err(|e| e.to_string())
+    fn flood_per_mas(&self, technique: &Technique) -> Result<Frame, RenderError> {
+        Ok(self.try_flood(technique)?)
     }
 }

@@ -39,8 +39,8 @@
 //! 50 mm, 50 % glandular model breast under W/Rh 28 kVp its scatter image gives an SPR of 0.494 against the
 //! model's 0.500 (`scatter_model_agrees_with_the_monte_carlo_spr`, tolerance 10 %).
 
-use crate::error::{SimError, check_at_least};
-use crate::projector::ProjectedImage;
+use crate::error::{PhysicsError, check_at_least};
+use crate::ray_tracer::ProjectedImage;
 
 /// Parameters of the scatter model. `enabled = false` turns scatter off.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -70,10 +70,10 @@ impl ScatterModel {
     }
 
     /// Checks every field.
-    pub fn validate(&self) -> Result<(), SimError> {
+    pub fn validate(&self) -> Result<(), PhysicsError> {
         check_at_least("scatter.spr_per_cm", self.spr_per_cm, 0.0, false)?;
         if !self.glandular_slope.is_finite() || self.glandular_slope.abs() >= 2.0 {
-            return Err(SimError::invalid("scatter.glandular_slope", "must be finite and within (-2, 2)"));
+            return Err(PhysicsError::invalid("scatter.glandular_slope", "must be finite and within (-2, 2)"));
         }
         check_at_least("scatter.spread_per_mm", self.spread_per_mm, 0.0, false)?;
         check_at_least("scatter.spread_base_mm", self.spread_base_mm, 0.0, false)?;
@@ -107,7 +107,7 @@ impl ScatterModel {
         image: &mut ProjectedImage,
         thickness_mm: f64,
         glandular_fraction: f64,
-    ) -> Result<Vec<f64>, SimError> {
+    ) -> Result<Vec<f64>, PhysicsError> {
         self.validate()?;
         check_at_least("thickness_mm", thickness_mm, 0.0, false)?;
         let (cols, rows) = (image.cols, image.rows);

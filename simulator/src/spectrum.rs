@@ -16,8 +16,8 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use tomolab_hal::Target;
 
-use crate::attenuation::{self, MaterialData};
-use crate::error::{SimError, check_at_least};
+use crate::attenuation::{self, MaterialData, MaterialId};
+use crate::error::{PhysicsError, check_at_least};
 
 /// Lowest tabulated tube voltage, kV.
 pub const MIN_KVP: u32 = 20;
@@ -48,8 +48,8 @@ struct TargetTable {
     fluence: Vec<[f64; TABLE_BINS]>,
 }
 
-fn parse_spectrum(target: Target, table: &'static str, text: &str) -> Result<TargetTable, SimError> {
-    let err = |line: usize, problem: String| SimError::Table { table, line, problem };
+fn parse_spectrum(target: Target, table: &'static str, text: &str) -> Result<TargetTable, PhysicsError> {
+    let err = |line: usize, problem: String| PhysicsError::Table { table, line, problem };
     let n_kvp = (MAX_KVP - MIN_KVP + 1) as usize;
     let mut fluence = vec![[0.0; TABLE_BINS]; n_kvp];
     let mut header = false;
@@ -101,8 +101,8 @@ fn parse_spectrum(target: Target, table: &'static str, text: &str) -> Result<Tar
     Ok(TargetTable { target, fluence })
 }
 
-fn spectra() -> Result<&'static [TargetTable], SimError> {
-    static PARSED: OnceLock<Result<Vec<TargetTable>, SimError>> = OnceLock::new();
+fn spectra() -> Result<&'static [TargetTable], PhysicsError> {
+    static PARSED: OnceLock<Result<Vec<TargetTable>, PhysicsError>> = OnceLock::new();
     PARSED
         .get_or_init(|| SPECTRA.iter().map(|(t, name, text)| parse_spectrum(*t, name, text)).collect())
         .as_ref()
@@ -113,37 +113,42 @@ fn spectra() -> Result<&'static [TargetTable], SimError> {
 /// One layer of material in the beam: tube window, added filter, compression paddle, air.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FilterLayer {
-    /// Canonical material name (an attenuation table).
-    pub material: &'static str,
+    /// The layer's material (serialized as its table name).
+    pub material: MaterialId,
     /// Thickness along the central ray, mm.
     pub thickness_mm: f64,
 }
 
 impl FilterLayer {
-    /// A layer of `thickness_mm` of the named material (aliases such as `Rh`, `Be`, `PMMA` accepted).
-    pub fn new(material: &str, thickness_mm: f64) -> Result<Self, SimError> {
-        let data = attenuation::material(material)?;
+    /// A layer of `thickness_mm` of `material`.
+    pub fn new(material: impl Into<MaterialId>, thickness_mm: f64) -> Result<Self, PhysicsError> {
         check_at_least("filter thickness_mm", thickness_mm, 0.0, false)?;
-        Ok(Self { material: data.name(), thickness_mm })
+        Ok(Self { material: material.into(), thickness_mm })
+    }
+
+    /// A layer of `thickness_mm` of the named material (aliases such as `Rh`, `Be`, `PMMA` accepted).
+    pub fn named(material: &str, thickness_mm: f64) -> Result<Self, PhysicsError> {
+        let material: MaterialId = material.parse()?;
+        Self::new(material, thickness_mm)
     }
 
     /// The layer's attenuation table.
-    fn data(&self) -> Result<&'static MaterialData, SimError> {
-        attenuation::material(self.material)
+    fn data(&self) -> Result<&'static MaterialData, PhysicsError> {
+        self.material.data()
     }
 
     /// Transmission of this layer at `energy_kev`.
-    pub fn transmission(&self, energy_kev: f64) -> Result<f64, SimError> {
+    pub fn transmission(&self, energy_kev: f64) -> Result<f64, PhysicsError> {
         Ok((-self.data()?.mu_per_mm(energy_kev) * self.thickness_mm).exp())
     }
 }
 
 impl FromStr for FilterLayer {
-    type Err = SimError;
+    type Err = PhysicsError;
 
     /// Parses `MATERIAL:THICKNESS_MM`, e.g. `Rh:0.05` or `pmma:2`.
-    fn from_str(text: &str) -> Result<Self, SimError> {
-        let malformed = |problem: String| SimError::MalformedFilter { text: text.to_string(), problem };
+    fn from_str(text: &str) -> Result<Self, PhysicsError> {
+        let malformed = |problem: String| PhysicsError::MalformedFilter { text: text.to_string(), problem };
         let (name, thickness) =
             text.split_once(':').ok_or_else(|| malformed("expected MATERIAL:THICKNESS_MM, e.g. Rh:0.05".into()))?;
         let thickness_mm: f64 =
@@ -151,8 +156,8 @@ impl FromStr for FilterLayer {
         if !(thickness_mm.is_finite() && thickness_mm >= 0.0) {
             return Err(malformed(format!("thickness must be a finite number of mm >= 0, got {thickness_mm}")));
         }
-        match Self::new(name, thickness_mm) {
-            Err(SimError::UnknownMaterial { known, .. }) => {
+        match Self::named(name, thickness_mm) {
+            Err(PhysicsError::UnknownMaterial { known, .. }) => {
                 Err(malformed(format!("unknown material {name:?}; known materials: {known}")))
             }
             other => other,
@@ -213,8 +218,8 @@ fn sub_energy(bin: usize, s: usize) -> f64 {
     (bin as f64 + (s as f64 + 0.5) / SUB_SAMPLES as f64) * BIN_WIDTH_KEV
 }
 
-fn check_kvp(kvp: f64) -> Result<u32, SimError> {
-    let bad = || SimError::KvpOutOfRange { kvp, min: MIN_KVP, max: MAX_KVP };
+fn check_kvp(kvp: f64) -> Result<u32, PhysicsError> {
+    let bad = || PhysicsError::KvpOutOfRange { kvp, min: MIN_KVP, max: MAX_KVP };
     if !kvp.is_finite() || kvp.fract() != 0.0 || kvp < f64::from(MIN_KVP) || kvp > f64::from(MAX_KVP) {
         return Err(bad());
     }
@@ -224,17 +229,17 @@ fn check_kvp(kvp: f64) -> Result<u32, SimError> {
 impl Spectrum {
     /// The spectrum of `target` at `kvp` (an integer within 20..=49), through `filters`, at `distance_mm` from
     /// the focal spot.
-    pub fn new(target: Target, kvp: f64, filters: &[FilterLayer], distance_mm: f64) -> Result<Self, SimError> {
+    pub fn new(target: Target, kvp: f64, filters: &[FilterLayer], distance_mm: f64) -> Result<Self, PhysicsError> {
         let kvp = check_kvp(kvp)?;
         check_at_least("distance_mm", distance_mm, 0.0, true)?;
         let table = spectra()?
             .iter()
             .find(|t| t.target == target)
-            .ok_or_else(|| SimError::invalid("target", format!("no spectrum table for {target:?}")))?;
+            .ok_or_else(|| PhysicsError::invalid("target", format!("no spectrum table for {target:?}")))?;
         let column = &table.fluence[(kvp - MIN_KVP) as usize];
         let scale = (TABLE_DISTANCE_MM / distance_mm).powi(2) / SUB_SAMPLES as f64;
         let layers: Vec<(&MaterialData, f64)> =
-            filters.iter().map(|f| Ok((f.data()?, f.thickness_mm))).collect::<Result<_, SimError>>()?;
+            filters.iter().map(|f| Ok((f.data()?, f.thickness_mm))).collect::<Result<_, PhysicsError>>()?;
         let mut bin_index = Vec::new();
         let mut sub_fluence = Vec::new();
         for (bin, &f) in column.iter().enumerate() {
@@ -272,14 +277,14 @@ impl Spectrum {
     }
 
     /// The same spectrum at another distance (inverse square, no air added).
-    pub fn at_distance(&self, distance_mm: f64) -> Result<Self, SimError> {
+    pub fn at_distance(&self, distance_mm: f64) -> Result<Self, PhysicsError> {
         check_at_least("distance_mm", distance_mm, 0.0, true)?;
         let k = (self.distance_mm / distance_mm).powi(2);
         Ok(Self { distance_mm, sub_fluence: self.sub_fluence.iter().map(|f| f * k).collect(), ..self.clone() })
     }
 
     /// The same spectrum through one more layer.
-    pub fn filtered(&self, layer: &FilterLayer) -> Result<Self, SimError> {
+    pub fn filtered(&self, layer: &FilterLayer) -> Result<Self, PhysicsError> {
         let m = layer.data()?;
         let mut out = self.clone();
         for (s, f) in out.samples_mut() {
@@ -332,11 +337,11 @@ impl Spectrum {
     }
 
     /// Air kerma per mAs at the spectrum's distance, uGy/mAs: sum of fluence x E x (mu_en/rho)_air.
-    pub fn air_kerma_ugy_per_mas(&self) -> Result<f64, SimError> {
+    pub fn air_kerma_ugy_per_mas(&self) -> Result<f64, PhysicsError> {
         self.kerma_through_al(0.0)
     }
 
-    fn kerma_through_al(&self, al_mm: f64) -> Result<f64, SimError> {
+    fn kerma_through_al(&self, al_mm: f64) -> Result<f64, PhysicsError> {
         let air = attenuation::material("air")?;
         let al = attenuation::material("aluminium")?;
         let kev_per_g: f64 = self
@@ -352,7 +357,7 @@ impl Spectrum {
 
     /// Aluminium thickness (mm) that reduces the air kerma to `fraction` of its unattenuated value, by
     /// bisection.
-    fn al_thickness_for(&self, fraction: f64) -> Result<f64, SimError> {
+    fn al_thickness_for(&self, fraction: f64) -> Result<f64, PhysicsError> {
         let air = attenuation::material("air")?;
         let al = attenuation::material("aluminium")?;
         // Precompute per-sample kerma weights and Al attenuation.
@@ -360,7 +365,7 @@ impl Spectrum {
             self.samples().map(|(e, f)| (f * e * air.mu_en_over_rho_cm2_g(e), al.mu_per_mm(e))).unzip();
         let k0: f64 = w.iter().sum();
         if k0 <= 0.0 {
-            return Err(SimError::invalid("spectrum", "carries no air kerma (filtered to nothing?)"));
+            return Err(PhysicsError::invalid("spectrum", "carries no air kerma (filtered to nothing?)"));
         }
         let target = fraction * k0;
         let kerma = |t: f64| -> f64 { w.iter().zip(&mu).map(|(w, m)| w * (-m * t).exp()).sum() };
@@ -368,7 +373,7 @@ impl Spectrum {
         while kerma(hi) > target {
             hi *= 2.0;
             if hi > 1e4 {
-                return Err(SimError::invalid("spectrum", "HVL beyond 10 m of Al"));
+                return Err(PhysicsError::invalid("spectrum", "HVL beyond 10 m of Al"));
             }
         }
         for _ in 0..100 {
@@ -386,17 +391,17 @@ impl Spectrum {
     }
 
     /// First half-value layer in mm Al (air kerma).
-    pub fn hvl1_mm_al(&self) -> Result<f64, SimError> {
+    pub fn hvl1_mm_al(&self) -> Result<f64, PhysicsError> {
         self.al_thickness_for(0.5)
     }
 
     /// Second half-value layer in mm Al: the Al that takes the kerma from 1/2 to 1/4.
-    pub fn hvl2_mm_al(&self) -> Result<f64, SimError> {
+    pub fn hvl2_mm_al(&self) -> Result<f64, PhysicsError> {
         Ok(self.al_thickness_for(0.25)? - self.al_thickness_for(0.5)?)
     }
 
     /// All figures of merit at once.
-    pub fn summary(&self) -> Result<SpectrumSummary, SimError> {
+    pub fn summary(&self) -> Result<SpectrumSummary, PhysicsError> {
         Ok(SpectrumSummary {
             target: self.target,
             kvp: self.kvp,
@@ -419,23 +424,23 @@ mod tests {
     fn kvp_outside_the_tables_is_refused() {
         for kvp in [19.0, 50.0, 28.5, f64::NAN] {
             let e = Spectrum::new(Target::W, kvp, &[], 650.0).unwrap_err();
-            assert!(matches!(e, SimError::KvpOutOfRange { .. }), "{e}");
+            assert!(matches!(e, PhysicsError::KvpOutOfRange { .. }), "{e}");
         }
     }
 
     #[test]
     fn filter_text_is_parsed_and_checked() {
         let f: FilterLayer = "Rh:0.05".parse().unwrap();
-        assert_eq!((f.material, f.thickness_mm), ("rhodium", 0.05));
+        assert_eq!((f.material.name(), f.thickness_mm), ("rhodium", 0.05));
         for bad in ["Rh:abc", "Xx:1", "Rh:-0.1", "Rh", "Rh:inf"] {
             let e = bad.parse::<FilterLayer>().unwrap_err();
-            assert!(matches!(e, SimError::MalformedFilter { .. }), "{bad}: {e}");
+            assert!(matches!(e, PhysicsError::MalformedFilter { .. }), "{bad}: {e}");
         }
     }
 
     #[test]
     fn inverse_square_and_bins_conserve_fluence() {
-        let s = Spectrum::new(Target::W, 28.0, &[FilterLayer::new("Rh", 0.05).unwrap()], 1000.0).unwrap();
+        let s = Spectrum::new(Target::W, 28.0, &[FilterLayer::named("Rh", 0.05).unwrap()], 1000.0).unwrap();
         let far = s.at_distance(2000.0).unwrap();
         assert!((s.fluence_per_mm2_per_mas() / far.fluence_per_mm2_per_mas() - 4.0).abs() < 1e-12);
         let binned: f64 = s.bins().iter().map(|b| b.fluence_per_mm2_per_mas).sum();

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::{Context, bail};
 use tomolab::exam::{ExamConfig, Resolution, prepare_exam};
 use tomolab_firmware_bridge::device::DeviceConfig;
-use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, serve};
+use tomolab_firmware_bridge::device::server::{SerialEndpoint, ServeConfig, serve};
 use tomolab_hal::mock::{MockConfig, MockUnit};
 
 /// Arguments of `tomolab device`.

@@ -10,11 +10,11 @@ use tomolab::dose_report::{ViewDose, plot};
 use tomolab_hal::technique::Technique;
 use tomolab_hal::{FocalSpot, Kilovolts, MilliampereSeconds, Milliamperes, PresetName, ScanPreset};
 use tomolab_phantom::MaterialTable;
-use tomolab_simulator::FilterLayer;
 use tomolab_simulator::dose::{
     Formalism, PhantomDose, PhantomDoseConfig, StandardBreast, ViewBeam, standard_view_dose,
 };
 use tomolab_simulator::mc::{McConfig, tg195};
+use tomolab_simulator::{FilterLayer, MaterialId};
 
 /// Arguments of `tomolab dose`.
 #[derive(Debug, clap::Args)]
@@ -79,63 +79,29 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
          geometries (mammography and tomosynthesis), where the compressed breast lies between the focal spot and \
          the detector"
     );
-    let kvp = args.kvp.unwrap_or(preset.beam.kvp);
-    let technique = Technique {
-        kvp: Kilovolts::new(kvp).context("--kvp")?,
-        tube_current: Milliamperes::new(100.0)?,
-        mas_per_view: MilliampereSeconds::new(args.mas_per_view).context("--mas-per-view")?,
-        target: preset.beam.target,
-        filter: preset.beam.filter,
-        focal_spot: FocalSpot::Large,
-    };
-    let fixed = vec![FilterLayer::new("beryllium", 1.0)?, FilterLayer::new("pmma", 2.5)?];
+    let technique = technique(args, &preset)?;
+    let fixed = vec![FilterLayer::new(MaterialId::Beryllium, 1.0)?, FilterLayer::new(MaterialId::Pmma, 2.5)?];
     let formalism = Formalism { arc: preset.geometry, fixed_layers: fixed.clone(), support_height_mm: 20.0 };
-    let histories = args.histories.unwrap_or(200_000);
     let mas = args.mas_per_view;
     let angles = preset.sampling.angles_deg();
-    // Per view: (HVL, incident kerma per mAs, MGD per mAs); then one loop adds the formalism and builds rows.
-    let (object, thickness, glandularity, per_view) = match &args.phantom {
-        Some(dir) => {
-            let volume =
-                tomolab_phantom::io::read_metaimage(&dir.join("phantom.mhd")).context("reading phantom.mhd")?;
-            let text = std::fs::read_to_string(dir.join("materials.json")).context("reading materials.json")?;
-            let materials: MaterialTable = serde_json::from_str(&text).context("materials.json")?;
-            let phantom =
-                PhantomDose { volume: &volume, materials: &materials, arc: &preset.geometry, fixed_layers: &fixed };
-            let thickness = phantom.top_mm() - volume.origin_mm[2];
-            let config = PhantomDoseConfig { histories_per_view: histories, batches: 16, seed: args.seed };
-            let requests: Vec<_> = angles.iter().enumerate().map(|(k, &a)| (k as u64, a, technique)).collect();
-            let doses = phantom.views(&requests, &config)?;
-            let per_view = doses.iter().map(|d| (d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas)).collect();
-            let glandularity = phantom.glandularity()?;
-            let object = format!("phantom {} ({thickness:.1} mm, glandularity {glandularity:.3})", dir.display());
-            (object, thickness, glandularity, per_view)
-        }
-        None => {
-            let breast = StandardBreast::new(args.thickness_mm, args.glandularity);
-            let mut per_view = Vec::new();
-            for (k, &angle) in angles.iter().enumerate() {
-                let beam = ViewBeam::of_technique(&preset.geometry, angle, &technique, &fixed, breast.top_mm())?;
-                let config = McConfig { histories, batches: 16, seed: args.seed, stream_offset: k as u64 };
-                let d = standard_view_dose(&breast, &beam, &config)?;
-                per_view.push((d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas));
-            }
-            let object = format!("Dance model breast {} mm, glandularity {}", args.thickness_mm, args.glandularity);
-            (object, args.thickness_mm, args.glandularity, per_view)
-        }
+    let simulated = match &args.phantom {
+        Some(dir) => phantom_views(args, dir, &preset, &technique, &fixed)?,
+        None => model_breast_views(args, &preset, &technique, &fixed)?,
     };
     let views: Vec<ViewDose> = angles
         .iter()
-        .zip(per_view)
+        .zip(simulated.per_view)
         .enumerate()
         .map(|(k, (&angle, (hvl, kerma, mgd)))| {
-            let booked = formalism.view(&technique, thickness, glandularity, angle).map_or(f64::NAN, |f| f.mgd_per_mas);
+            let booked = formalism
+                .view(&technique, simulated.thickness_mm, simulated.glandularity, angle)
+                .map_or(f64::NAN, |f| f.mgd_per_mas);
             row(k, angle, &technique, mas, hvl, kerma, mgd, booked)
         })
         .collect();
     let out = DoseOutput {
         preset: args.preset,
-        object,
+        object: simulated.object,
         total_mgd_mgy: views.iter().map(|v| v.mgd_mgy).sum(),
         total_std_error_mgy: views.iter().map(|v| v.mgd_std_error_mgy.powi(2)).sum::<f64>().sqrt(),
         formalism_total_mgd_mgy: views.iter().map(|v| v.booked_mgd_mgy).sum(),
@@ -150,8 +116,83 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
         writeln!(stdout)?;
         return Ok(());
     }
+    print_table(&mut stdout, args, &out, &technique)
+}
+
+/// The technique of every view: the preset's beam at `--kvp` and `--mas-per-view`.
+fn technique(args: &DoseArgs, preset: &ScanPreset) -> anyhow::Result<Technique> {
+    let kvp = args.kvp.unwrap_or(preset.beam.kvp);
+    Ok(Technique {
+        kvp: Kilovolts::new(kvp).context("--kvp")?,
+        tube_current: Milliamperes::new(100.0)?,
+        mas_per_view: MilliampereSeconds::new(args.mas_per_view).context("--mas-per-view")?,
+        target: preset.beam.target,
+        filter: preset.beam.filter,
+        focal_spot: FocalSpot::Large,
+    })
+}
+
+/// The Monte Carlo side of the report: what was irradiated, and per view (HVL, incident kerma per mAs, MGD
+/// per mAs).
+struct SimulatedViews {
+    object: String,
+    thickness_mm: f64,
+    glandularity: f64,
+    per_view: Vec<(f64, f64, tomolab_simulator::mc::Estimate)>,
+}
+
+/// Every view of the sweep on the voxel phantom in `dir`.
+fn phantom_views(
+    args: &DoseArgs,
+    dir: &std::path::Path,
+    preset: &ScanPreset,
+    technique: &Technique,
+    fixed: &[FilterLayer],
+) -> anyhow::Result<SimulatedViews> {
+    let volume = tomolab_phantom::io::read_metaimage(&dir.join("phantom.mhd")).context("reading phantom.mhd")?;
+    let text = std::fs::read_to_string(dir.join("materials.json")).context("reading materials.json")?;
+    let materials: MaterialTable = serde_json::from_str(&text).context("materials.json")?;
+    let phantom = PhantomDose { volume: &volume, materials: &materials, arc: &preset.geometry, fixed_layers: fixed };
+    let thickness = phantom.top_mm() - volume.origin_mm[2];
+    let histories = args.histories.unwrap_or(DEFAULT_HISTORIES);
+    let config = PhantomDoseConfig { histories_per_view: histories, batches: 16, seed: args.seed };
+    let angles = preset.sampling.angles_deg();
+    let requests: Vec<_> = angles.iter().enumerate().map(|(k, &a)| (k as u64, a, *technique)).collect();
+    let doses = phantom.views(&requests, &config)?;
+    let per_view = doses.iter().map(|d| (d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas)).collect();
+    let glandularity = phantom.glandularity()?;
+    let object = format!("phantom {} ({thickness:.1} mm, glandularity {glandularity:.3})", dir.display());
+    Ok(SimulatedViews { object, thickness_mm: thickness, glandularity, per_view })
+}
+
+/// Every view of the sweep on Dance's model breast of `--thickness-mm` and `--glandularity`.
+fn model_breast_views(
+    args: &DoseArgs,
+    preset: &ScanPreset,
+    technique: &Technique,
+    fixed: &[FilterLayer],
+) -> anyhow::Result<SimulatedViews> {
+    let breast = StandardBreast::new(args.thickness_mm, args.glandularity);
+    let histories = args.histories.unwrap_or(DEFAULT_HISTORIES);
+    let mut per_view = Vec::new();
+    for (k, &angle) in preset.sampling.angles_deg().iter().enumerate() {
+        let beam = ViewBeam::of_technique(&preset.geometry, angle, technique, fixed, breast.top_mm())?;
+        let config = McConfig { histories, batches: 16, seed: args.seed, stream_offset: k as u64 };
+        let d = standard_view_dose(&breast, &beam, &config)?;
+        per_view.push((d.hvl_mm_al, d.incident_kerma_ugy_per_mas, d.mgd_per_mas));
+    }
+    let object = format!("Dance model breast {} mm, glandularity {}", args.thickness_mm, args.glandularity);
+    Ok(SimulatedViews { object, thickness_mm: args.thickness_mm, glandularity: args.glandularity, per_view })
+}
+
+/// Photons per view when `--histories` is not given.
+const DEFAULT_HISTORIES: u64 = 200_000;
+
+/// The human-readable report.
+fn print_table(out_w: &mut impl Write, args: &DoseArgs, out: &DoseOutput, technique: &Technique) -> anyhow::Result<()> {
+    let (kvp, mas) = (technique.kvp.get(), args.mas_per_view);
     writeln!(
-        stdout,
+        out_w,
         "{} on {}, {:?}/{:?} {kvp} kV, {mas} mAs per view",
         args.preset.as_str(),
         out.object,
@@ -159,13 +200,13 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
         technique.filter.material
     )?;
     writeln!(
-        stdout,
+        out_w,
         "{:>5} {:>8} {:>8} {:>10} {:>16} {:>12}",
         "view", "angle", "HVL", "K (mGy)", "MGD MC (mGy)", "formalism"
     )?;
     for v in &out.views {
         writeln!(
-            stdout,
+            out_w,
             "{:>5} {:>8.2} {:>8.3} {:>10.4} {:>9.4} +- {:<6.4} {:>9.4}",
             v.view,
             v.angle_deg,
@@ -177,7 +218,7 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
         )?;
     }
     writeln!(
-        stdout,
+        out_w,
         "total: {:.4} +- {:.4} mGy (Monte Carlo), {:.4} mGy (formalism)",
         out.total_mgd_mgy, out.total_std_error_mgy, out.formalism_total_mgd_mgy
     )?;

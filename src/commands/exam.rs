@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tomolab::exam::{ExamConfig, Resolution, prepare_exam, run_prepared_observed, summarise, write_outputs};
+use tomolab::exam::{ExamConfig, Resolution, prepare_exam, prepare_protocol, write_outputs};
 use tomolab_hal::PresetName;
 
 /// Arguments of `tomolab exam`.
@@ -54,7 +54,7 @@ pub struct ExamArgs {
     /// `serial:PATH,modbus:ADDR,frames:ADDR` (for example a `tomolab device serve` started with the same
     /// config and seed, or real hardware).
     #[arg(long, value_name = "SPEC")]
-    device: Option<tomolab_firmware_bridge::bridge::Endpoints>,
+    device: Option<tomolab_firmware_bridge::host::backend::Endpoints>,
 }
 
 fn parse_resolution(s: &str) -> Result<Resolution, String> {
@@ -231,40 +231,18 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<std::process::ExitCode> {
         Ok(match &args.device {
             None => {
                 let local = prepare_exam(&config, Some(Box::new(move |_| ticker.inc(1))))?;
-                let mut devices = local.unit.devices();
                 let clock = local.unit.clock();
-                run_prepared_observed(
-                    &config,
-                    local.plan,
-                    local.aec,
-                    &local.dose,
-                    local.truth,
-                    local.detector,
-                    &mut devices,
-                    &clock,
-                    Some(&mut journal),
-                )
-                .map_err(refused)?
+                local.protocol.run_observed(&mut local.unit.devices(), &clock, Some(&mut journal)).map_err(refused)?
             }
             Some(endpoints) => {
-                use tomolab_firmware_bridge::bridge::{MotionConfig, connect};
-                // The plan, the AEC calibration and the dose model come from the local model of the same config.
-                let local = prepare_exam(&config, None)?;
+                use tomolab_firmware_bridge::host::backend::{MotionConfig, connect};
+                // The plan, the AEC calibration and the dose model come from the local model of the same config;
+                // no simulated unit is built.
+                let protocol = prepare_protocol(&config)?;
                 let (mut devices, _heartbeat) = connect(endpoints, Default::default(), MotionConfig::default())
                     .with_context(|| format!("connecting to the device at {endpoints:?}"))?;
                 let clock = tomolab_hal::SystemClock::default();
-                run_prepared_observed(
-                    &config,
-                    local.plan,
-                    local.aec,
-                    &local.dose,
-                    local.truth,
-                    local.detector,
-                    &mut devices,
-                    &clock,
-                    Some(&mut journal),
-                )
-                .map_err(refused)?
+                protocol.run_observed(&mut devices, &clock, Some(&mut journal)).map_err(refused)?
             }
         })
     })();
@@ -315,9 +293,9 @@ fn resume_exam(
     let acquisition = tomolab_hal::bundle::load(&acq_dir)
         .with_context(|| format!("cannot resume: the partial bundle in {} does not load", acq_dir.display()))?;
     let started = std::time::Instant::now();
-    let local = prepare_exam(config, None)?;
+    let protocol = prepare_protocol(config)?;
     let exam_time_s = acquisition.meta.views.last().map_or(0.0, |v| v.time_since_start.as_secs_f64());
-    let outcome = summarise(config, acquisition, &local.dose, local.truth, local.detector, exam_time_s, None)?;
+    let outcome = protocol.summarise(acquisition, exam_time_s, None)?;
     write_outputs(&outcome, dir)?;
     tomolab_hal::journal::remove(&acq_dir)?;
     eprintln!(

@@ -22,23 +22,6 @@ pub enum Kind {
     Accreditation,
 }
 
-/// Background material of slab and bead phantoms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SlabMaterialArg {
-    /// PMMA (acrylic).
-    Pmma,
-    /// Water.
-    Water,
-    /// Polystyrene.
-    Polystyrene,
-    /// Adipose tissue.
-    Adipose,
-    /// Glandular tissue.
-    Glandular,
-    /// Adipose/glandular mixture at --glandular-fraction.
-    BreastEquivalent,
-}
-
 /// Arguments of `tomolab phantom`.
 ///
 /// Writes `phantom.mhd` + `phantom.raw` (MetaImage, u8 labels), `materials.json` (label ->
@@ -66,7 +49,7 @@ pub struct PhantomArgs {
     support_height_mm: Option<f64>,
     /// Slab and bead-phantom background material [pmma].
     #[arg(long, value_enum)]
-    material: Option<SlabMaterialArg>,
+    material: Option<SlabMaterial>,
     /// A lesion to insert (breast; repeatable). `spiculated:DIAM:SPICULES:LENGTH`,
     /// `mass:A,B,C` (semi-axes) or `calc:COUNT:MIN:MAX:SPREAD[:oxalate]` (mm), optionally followed
     /// by `@X,Y,Z` (centre in mm); without a centre it goes to a random spot in glandular tissue.
@@ -149,17 +132,6 @@ fn parse_lesion(spec: &str) -> anyhow::Result<LesionSpec> {
     })
 }
 
-fn slab_material(m: SlabMaterialArg) -> SlabMaterial {
-    match m {
-        SlabMaterialArg::Pmma => SlabMaterial::Pmma,
-        SlabMaterialArg::Water => SlabMaterial::Water,
-        SlabMaterialArg::Polystyrene => SlabMaterial::Polystyrene,
-        SlabMaterialArg::Adipose => SlabMaterial::Adipose,
-        SlabMaterialArg::Glandular => SlabMaterial::Glandular,
-        SlabMaterialArg::BreastEquivalent => SlabMaterial::BreastEquivalent,
-    }
-}
-
 fn apply_slab(args: &PhantomArgs, s: &mut SlabParams) {
     if let Some(v) = args.thickness_mm {
         s.thickness_mm = v;
@@ -174,7 +146,7 @@ fn apply_slab(args: &PhantomArgs, s: &mut SlabParams) {
         s.support_height_mm = v;
     }
     if let Some(m) = args.material {
-        s.material = slab_material(m);
+        s.material = m;
     }
 }
 

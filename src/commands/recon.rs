@@ -5,51 +5,10 @@
 //! `synthetic2d.png`, and `recon.json` (grid, options, timings).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context;
-use serde::Serialize;
-use tomolab_recon::fdk::{FdkOptions, default_ct_volume, fdk};
-use tomolab_recon::io::{TiffScaling, write_nrrd, write_png, write_tiff_stack};
-use tomolab_recon::{
-    Crop, DefectRepair, FbpOptions, IterationReport, KernelPath, MlemOptions, Normalisation, PreprocessOptions,
-    SartOptions, VolumeGeometry, VolumeOptions, Window, fbp, line_integrals, mlem, sart, synthetic_2d,
-    tomosynthesis_volume,
-};
-
-/// Reconstruction algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Algorithm {
-    /// Filtered backprojection for tomosynthesis.
-    Fbp,
-    /// OS-SART (iterative, matched projector pair).
-    Sart,
-    /// MLEM (iterative, matched projector pair).
-    Mlem,
-    /// FDK, for full-circle scans (breast CT).
-    Fdk,
-}
-
-/// How the bundle's frames are normalised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum NormalisationArg {
-    /// Raw counts with dark and flood frames in the bundle.
-    DarkFlood,
-    /// Frames already hold transmissions I/I0.
-    Transmission,
-    /// Frames already hold line integrals.
-    LineIntegrals,
-}
-
-/// Backprojection kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum KernelArg {
-    /// Fast separable kernel when the detector is parallel to the slices.
-    Auto,
-    /// Always the general kernel.
-    General,
-}
+use tomolab_recon::io::writers::{standard_writers, write_all};
+use tomolab_recon::{Algorithm, KernelPath, Normalisation, ReconConfig, Window, reconstruct};
 
 /// Arguments of `tomolab recon`.
 #[derive(Debug, clap::Args)]
@@ -75,9 +34,9 @@ pub struct ReconArgs {
     /// Height of the breast support above the detector surface, mm.
     #[arg(long, default_value_t = 0.0)]
     pub support_height_mm: f64,
-    /// FBP/FDK apodization window: ram-lak, shepp-logan, cosine, hamming, hann.
-    #[arg(long, default_value = "hann")]
-    pub window: String,
+    /// FBP/FDK apodization window.
+    #[arg(long, value_enum, ignore_case = true, default_value = "hann")]
+    pub window: Window,
     /// Window cutoff, fraction of Nyquist.
     #[arg(long, default_value_t = 1.0)]
     pub cutoff: f64,
@@ -95,33 +54,43 @@ pub struct ReconArgs {
     pub relaxation: f32,
     /// How frames are normalised.
     #[arg(long, value_enum, ignore_case = true, default_value = "dark-flood")]
-    pub normalisation: NormalisationArg,
+    pub normalisation: Normalisation,
     /// Skip automatic defective-pixel repair.
     #[arg(long)]
     pub no_defect_repair: bool,
     /// Crop the detector to the pixels whose line integral exceeds this value (plus a 16-pixel margin).
     #[arg(long)]
     pub crop_threshold: Option<f32>,
-    /// Backprojection kernel.
+    /// Backprojection kernel (`fast` is refused when a detector is not parallel to the slices).
     #[arg(long, value_enum, ignore_case = true, default_value = "auto")]
-    pub kernel: KernelArg,
+    pub kernel: KernelPath,
     /// Number of PNG slice previews.
     #[arg(long, default_value_t = 5)]
     pub previews: usize,
 }
 
-#[derive(Serialize)]
-struct Summary<'a> {
-    acquisition: String,
-    algorithm: Algorithm,
-    views: usize,
-    detector_cols: usize,
-    detector_rows: usize,
-    volume: VolumeGeometry,
-    tiff_scaling: TiffScaling,
-    preprocess_s: f64,
-    reconstruct_s: f64,
-    iterations: Option<&'a IterationReport>,
+impl ReconArgs {
+    /// The reconstruction settings these arguments ask for.
+    pub fn config(&self) -> ReconConfig {
+        ReconConfig {
+            algorithm: self.algorithm,
+            normalisation: self.normalisation,
+            defect_repair: !self.no_defect_repair,
+            crop_threshold: self.crop_threshold,
+            voxel_mm: self.voxel_mm,
+            slice_mm: self.slice_mm,
+            thickness_mm: self.thickness_mm,
+            support_height_mm: self.support_height_mm,
+            window: self.window,
+            cutoff: self.cutoff,
+            slice_thickness_cutoff: self.slice_thickness_cutoff,
+            iterations: self.iterations,
+            subsets: self.subsets,
+            relaxation: self.relaxation,
+            kernel: self.kernel,
+            ..ReconConfig::default()
+        }
+    }
 }
 
 /// Runs the reconstruction and prints a one-line report.
@@ -176,115 +145,26 @@ fn check_out(out: &std::path::Path) -> anyhow::Result<()> {
 /// Runs the reconstruction, writes its outputs and returns the one-line report.
 pub fn execute(args: &ReconArgs) -> anyhow::Result<String> {
     check_out(&args.out)?;
-    let t0 = Instant::now();
     let acq = tomolab_hal::bundle::load(&args.acquisition)
         .with_context(|| format!("loading acquisition {}", args.acquisition.display()))?;
     if !acq.is_complete() {
         eprintln!("warning: the acquisition is incomplete ({:?}); reconstructing the views it has", acq.meta.status);
     }
-    let preprocess = PreprocessOptions {
-        normalisation: match args.normalisation {
-            NormalisationArg::DarkFlood => Normalisation::DarkFlood,
-            NormalisationArg::Transmission => Normalisation::Transmission,
-            NormalisationArg::LineIntegrals => Normalisation::LineIntegrals,
-        },
-        defects: if args.no_defect_repair { DefectRepair::None } else { DefectRepair::Auto },
-        crop: args.crop_threshold.map_or(Crop::None, |threshold| Crop::Auto { threshold, margin: 16 }),
-        ..PreprocessOptions::default()
-    };
-    let projections = line_integrals(&acq, &preprocess)?;
-    let preprocess_s = t0.elapsed().as_secs_f64();
-    let path = match args.kernel {
-        KernelArg::Auto => KernelPath::Auto,
-        KernelArg::General => KernelPath::General,
-    };
-    let window: Window = args.window.to_ascii_lowercase().parse()?;
-    let volume_options = VolumeOptions {
-        voxel_xy_mm: args.voxel_mm,
-        slice_mm: args.slice_mm,
-        thickness_mm: args.thickness_mm,
-        support_height_mm: args.support_height_mm,
-    };
-    let t1 = Instant::now();
-    let mut report = None;
-    let volume = match args.algorithm {
-        Algorithm::Fdk => {
-            let grid = default_ct_volume(&projections, args.voxel_mm)?;
-            fdk(&projections, &grid, &FdkOptions { window, cutoff: args.cutoff })?
-        }
-        algorithm => {
-            let grid = tomosynthesis_volume(&acq.meta, &projections, &volume_options)?;
-            match algorithm {
-                Algorithm::Sart => {
-                    let options = SartOptions {
-                        iterations: args.iterations,
-                        subsets: args.subsets,
-                        relaxation: args.relaxation,
-                        path,
-                        ..SartOptions::default()
-                    };
-                    let (v, r) = sart(&projections, &grid, &options, None)?;
-                    report = Some(r);
-                    v
-                }
-                Algorithm::Mlem => {
-                    let options = MlemOptions { iterations: args.iterations, path, ..MlemOptions::default() };
-                    let (v, r) = mlem(&projections, &grid, &options, None)?;
-                    report = Some(r);
-                    v
-                }
-                _ => {
-                    let options = FbpOptions {
-                        window,
-                        cutoff: args.cutoff,
-                        slice_thickness_cutoff: (args.slice_thickness_cutoff > 0.0)
-                            .then_some(args.slice_thickness_cutoff),
-                        path,
-                    };
-                    fbp(&projections, &grid, &options)?
-                }
-            }
-        }
-    };
-    let reconstruct_s = t1.elapsed().as_secs_f64();
-    std::fs::create_dir_all(args.out.join("previews"))
-        .with_context(|| format!("creating {}", args.out.join("previews").display()))?;
-    write_nrrd(&args.out.join("volume.nrrd"), &volume)?;
-    let tiff_scaling = write_tiff_stack(&args.out.join("slices.tif"), &volume)?;
-    let g = volume.geometry;
-    let n = args.previews.min(g.nz);
-    for i in 0..n {
-        let iz = if n == 1 { g.nz / 2 } else { (i * (g.nz - 1)) / (n - 1) };
-        write_png(&args.out.join("previews").join(format!("slice_{iz:03}.png")), volume.slice(iz), g.nx, g.ny)?;
-    }
-    let synth = synthetic_2d(&volume, 0.5)?;
-    write_png(&args.out.join("synthetic2d.png"), &synth, g.nx, g.ny)?;
-    let summary = Summary {
-        acquisition: args.acquisition.display().to_string(),
-        algorithm: args.algorithm,
-        views: projections.views(),
-        detector_cols: projections.detector.cols,
-        detector_rows: projections.detector.rows,
-        volume: g,
-        tiff_scaling,
-        preprocess_s,
-        reconstruct_s,
-        iterations: report.as_ref(),
-    };
-    let json = serde_json::to_string_pretty(&summary)?;
-    std::fs::write(args.out.join("recon.json"), json + "\n")
-        .with_context(|| format!("writing {}", args.out.join("recon.json").display()))?;
+    let recon = reconstruct(&acq, &args.config())?;
+    let source = args.acquisition.display().to_string();
+    write_all(&args.out, &recon, &acq.meta, &standard_writers(&source, args.previews))?;
+    let g = recon.geometry();
     Ok(format!(
         "{:?}: {} views -> {}x{}x{} voxels of {:.3}x{:.3}x{:.3} mm in {:.2} s; wrote {}\n",
-        args.algorithm,
-        projections.views(),
+        recon.algorithm(),
+        recon.report.views,
         g.nx,
         g.ny,
         g.nz,
         g.voxel_mm[0],
         g.voxel_mm[1],
         g.voxel_mm[2],
-        reconstruct_s,
+        recon.report.reconstruct_s,
         args.out.display()
     ))
 }

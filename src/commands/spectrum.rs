@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use tomolab_hal::Target;
-use tomolab_simulator::{FilterLayer, SimError, Spectrum};
+use tomolab_simulator::{FilterLayer, PhysicsError, Spectrum};
 
 /// Arguments of `tomolab spectrum`.
 #[derive(Debug, clap::Args)]
@@ -47,7 +47,7 @@ pub fn run(args: &SpectrumArgs) -> anyhow::Result<()> {
         .map(|f| f.parse::<FilterLayer>().with_context(|| "--filter".to_string()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let spectrum = Spectrum::new(target, args.kvp, &filters, args.distance_mm).map_err(|e| {
-        let flag = if matches!(e, SimError::KvpOutOfRange { .. }) { "--kvp" } else { "--distance-mm" };
+        let flag = if matches!(e, PhysicsError::KvpOutOfRange { .. }) { "--kvp" } else { "--distance-mm" };
         anyhow::Error::new(e).context(flag)
     })?;
     let summary = spectrum.summary()?;

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tomolab_firmware_bridge::frames::{FrameDecoder, FrameKind, FrameMessage, encode_frame};
-use tomolab_firmware_bridge::message::{
+use tomolab_firmware_bridge::protocol::frames::{FrameDecoder, FrameKind, FrameMessage, encode_frame};
+use tomolab_firmware_bridge::protocol::message::{
     ExposureOutcome, FrameReady, HelloAck, Request, parse_error, parse_geometry, parse_interlocks,
 };
-use tomolab_firmware_bridge::wire::{Packet, PacketDecoder, decode_packet, encode_packet};
+use tomolab_firmware_bridge::protocol::wire::{Packet, PacketDecoder, decode_packet, encode_packet};
 use tomolab_hal::mock::mock_technique;
 use tomolab_hal::{ExposureRequest, Frame, MilliampereSeconds};
 

@@ -2,22 +2,20 @@
 
 use std::time::Duration;
 
-use tomolab_firmware_bridge::bridge::{
+use tomolab_firmware_bridge::device::DeviceConfig;
+use tomolab_firmware_bridge::host::backend::{
     BridgeDetector, BridgeGantry, BridgeInterlocks, BridgePaddle, BridgeTube, MotionConfig, share_bus, share_client,
 };
-use tomolab_firmware_bridge::client::{ControlClient, LinkConfig};
-use tomolab_firmware_bridge::device::DeviceConfig;
-use tomolab_firmware_bridge::framesource::StreamFrameSource;
-use tomolab_firmware_bridge::sim::SimUnit;
-use tomolab_hal::Devices;
-use tomolab_hal::mock::{
-    MockConfig, MockDetector, MockGantry, MockInterlocks, MockPaddle, MockTube, MockUnit, mock_technique,
-};
+use tomolab_firmware_bridge::host::client::{ControlClient, LinkConfig};
+use tomolab_firmware_bridge::host::framesource::StreamFrameSource;
+use tomolab_firmware_bridge::testing::sim::LoopbackUnit;
+use tomolab_hal::mock::{MockConfig, MockDevices, MockUnit, mock_technique};
 use tomolab_hal::sequencer::{FixedDoseRate, SafetyLimits, Sequencer};
 use tomolab_hal::{Acquisition, ExamPlan, MilliGray, Newtons, PresetName, ScanPreset, SystemClock, TechniqueMode};
+use tomolab_hal::{Devices, Unit};
 
 /// The mock's simulated unit.
-pub type MockSim = SimUnit<MockTube, MockGantry, MockDetector, MockPaddle, MockInterlocks>;
+pub type MockSim = LoopbackUnit<MockDevices>;
 
 /// The wide-angle reference plan with the mock's technique.
 pub fn wide_angle_plan() -> ExamPlan {
@@ -35,14 +33,7 @@ pub fn wide_angle_plan() -> ExamPlan {
 pub const DOSE: FixedDoseRate = FixedDoseRate { mgd_per_mas: 0.05 };
 
 /// Runs an exam on any devices.
-pub fn run_exam<T, G, D, P, I>(devices: &mut Devices<T, G, D, P, I>) -> Acquisition
-where
-    T: tomolab_hal::XrayTube,
-    G: tomolab_hal::Gantry,
-    D: tomolab_hal::Detector,
-    P: tomolab_hal::CompressionPaddle,
-    I: tomolab_hal::Interlocks,
-{
+pub fn run_exam<U: Unit>(devices: &mut U) -> Acquisition {
     let mut seq = Sequencer::new(SafetyLimits::default()).unwrap();
     seq.run(devices, &wide_angle_plan(), &DOSE, None, &SystemClock::default()).unwrap()
 }
@@ -90,19 +81,15 @@ pub fn sim_bridge<S, R>(
     frames: R,
 ) -> Result<
     Devices<
-        BridgeTube<S, tomolab_firmware_bridge::sim::VirtualClock>,
-        BridgeGantry<
-            tomolab_firmware_bridge::sim::SimBus<MockTube, MockGantry, MockDetector, MockPaddle, MockInterlocks>,
-        >,
+        BridgeTube<S, tomolab_firmware_bridge::testing::sim::VirtualClock>,
+        BridgeGantry<tomolab_firmware_bridge::testing::sim::SimBus<MockDevices>>,
         BridgeDetector<
             S,
-            tomolab_firmware_bridge::sim::VirtualClock,
-            StreamFrameSource<R, tomolab_firmware_bridge::sim::VirtualClock>,
+            tomolab_firmware_bridge::testing::sim::VirtualClock,
+            StreamFrameSource<R, tomolab_firmware_bridge::testing::sim::VirtualClock>,
         >,
-        BridgePaddle<
-            tomolab_firmware_bridge::sim::SimBus<MockTube, MockGantry, MockDetector, MockPaddle, MockInterlocks>,
-        >,
-        BridgeInterlocks<S, tomolab_firmware_bridge::sim::VirtualClock>,
+        BridgePaddle<tomolab_firmware_bridge::testing::sim::SimBus<MockDevices>>,
+        BridgeInterlocks<S, tomolab_firmware_bridge::testing::sim::VirtualClock>,
     >,
     tomolab_firmware_bridge::BridgeError,
 >
@@ -130,7 +117,7 @@ pub fn mock_sim(faults: Vec<tomolab_hal::mock::ScheduledFault>) -> (MockUnit, Mo
 /// A fresh mock unit and its simulated virtual device with this configuration.
 pub fn mock_sim_with(faults: Vec<tomolab_hal::mock::ScheduledFault>, config: DeviceConfig) -> (MockUnit, MockSim) {
     let unit = MockUnit::new(MockConfig::default(), faults);
-    let sim = SimUnit::new(unit.devices(), config, Duration::from_millis(1));
+    let sim = LoopbackUnit::new(unit.devices(), config, Duration::from_millis(1));
     (unit, sim)
 }
 
@@ -141,23 +128,19 @@ pub fn service_mode_device() -> DeviceConfig {
 }
 
 /// Every HAL contract suite against fresh bridge devices from `make`, with the mock unit's limits.
-pub fn contract_suites<T, G, D, P, I>(mut make: impl FnMut() -> Devices<T, G, D, P, I>)
-where
-    T: tomolab_hal::XrayTube,
-    G: tomolab_hal::Gantry,
-    D: tomolab_hal::Detector,
-    P: tomolab_hal::CompressionPaddle,
-    I: tomolab_hal::Interlocks,
-{
+pub fn contract_suites<U: Unit + 'static>(mut make: impl FnMut() -> U) {
     use tomolab_hal::contract;
-    contract::tube_suite(|| make().tube, &mock_technique(2.0));
-    contract::gantry_suite(|| make().gantry, MockConfig::default().angle_limit_deg);
-    contract::detector_suite(|| make().detector);
-    contract::paddle_suite(|| make().paddle, MockConfig::default().paddle_force_limit_n);
-    contract::interlocks_suite(|| make().interlocks);
-    let mut d = make();
-    d.tube.set_technique(&mock_technique(1.0)).unwrap();
-    contract::flood_suite(&mut d.detector);
+    // Each suite takes one device by value; a unit's parts are borrowed, so each fresh unit lives to the end of
+    // the test process (a handful of small values).
+    let mut fresh = || Box::leak(Box::new(make())).parts();
+    contract::tube_suite(|| fresh().tube, &mock_technique(2.0));
+    contract::gantry_suite(|| fresh().gantry, MockConfig::default().angle_limit_deg);
+    contract::detector_suite(|| fresh().detector);
+    contract::paddle_suite(|| fresh().paddle, MockConfig::default().paddle_force_limit_n);
+    contract::interlocks_suite(|| fresh().interlocks);
+    let d = fresh();
+    tomolab_hal::XrayTube::set_technique(d.tube, &mock_technique(1.0)).unwrap();
+    contract::flood_suite(d.detector);
 }
 
 /// Compresses the mock's paddle directly (the device's compression interlock then lets exposures fire).

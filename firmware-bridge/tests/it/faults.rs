@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tomolab_firmware_bridge::fault::{FaultKind, FaultPlan, FaultyStream};
+use tomolab_firmware_bridge::testing::fault::{FaultKind, FaultyStream, LinkFaultPlan};
 use tomolab_hal::{Acquisition, ExamStatus};
 
 use crate::common::*;
@@ -44,10 +44,10 @@ fn run_kind(kind: FaultKind) -> Tally {
         let seed = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ kind as u64;
         let (unit, sim) = mock_sim(vec![]);
         let resetter = sim.clone();
-        let serial = FaultyStream::new(sim.serial(), FaultPlan::seeded(kind, seed, 9000), seed)
+        let serial = FaultyStream::new(sim.serial(), LinkFaultPlan::seeded(kind, seed, 9000), seed)
             .with_reset_hook(move || resetter.reset_device());
         let frame_kind = if kind == FaultKind::Reset { FaultKind::Drop } else { kind };
-        let frames = FaultyStream::new(sim.frame_stream(), FaultPlan::seeded(frame_kind, !seed, 7000), seed ^ 1);
+        let frames = FaultyStream::new(sim.frame_stream(), LinkFaultPlan::seeded(frame_kind, !seed, 7000), seed ^ 1);
         match sim_bridge(&sim, serial, frames) {
             Ok(mut devices) => {
                 let mut acq = without_timestamps(run_exam(&mut devices));
@@ -136,8 +136,8 @@ impl<S: std::io::Write> std::io::Write for StrayHello<S> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.writes += 1;
         if self.writes == self.at {
-            use tomolab_firmware_bridge::message::Request;
-            use tomolab_firmware_bridge::wire::{PROTOCOL_MAJOR, Packet, encode_packet};
+            use tomolab_firmware_bridge::protocol::message::Request;
+            use tomolab_firmware_bridge::protocol::wire::{PROTOCOL_MAJOR, Packet, encode_packet};
             let hello = Request::Hello { major: PROTOCOL_MAJOR, minor: 0, caps: 0x1F, nonce: 7 };
             let bytes = encode_packet(&Packet {
                 version: PROTOCOL_MAJOR,
@@ -146,7 +146,7 @@ impl<S: std::io::Write> std::io::Write for StrayHello<S> {
                 ack: 0,
                 payload: hello.payload(),
             });
-            let now = tomolab_firmware_bridge::client::TimeSource::now(&self.sim.clock());
+            let now = tomolab_firmware_bridge::host::client::TimeSource::now(&self.sim.clock());
             let _ = self.sim.with_device(|d| d.on_serial_bytes(&bytes, now));
         }
         self.inner.write(buf)

@@ -13,12 +13,12 @@ use std::time::Instant;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use tomolab_firmware_bridge::device::execute_modbus;
 use tomolab_firmware_bridge::device::{DeviceConfig, VirtualDevice};
-use tomolab_firmware_bridge::modbus::{
+use tomolab_firmware_bridge::protocol::modbus::{
     MAX_PDU, MAX_RTU_ADU, MAX_TCP_ADU, MbapDecoder, MbapFrame, PduRequest, RtuDecoder, RtuFrame, UNIT_ID,
     decode_request_pdu,
 };
-use tomolab_firmware_bridge::server::execute_modbus;
 use tomolab_hal::mock::{MockConfig, MockDevices, MockUnit};
 
 /// Cases of one harness: `TOMOLAB_FUZZ_CASES`, or `default`.
@@ -122,13 +122,7 @@ fn chunks<'a>(rng: &mut ChaCha8Rng, bytes: &'a [u8]) -> Vec<&'a [u8]> {
     out
 }
 
-fn device() -> VirtualDevice<
-    tomolab_hal::mock::MockTube,
-    tomolab_hal::mock::MockGantry,
-    tomolab_hal::mock::MockDetector,
-    tomolab_hal::mock::MockPaddle,
-    tomolab_hal::mock::MockInterlocks,
-> {
+fn device() -> VirtualDevice<MockDevices> {
     let d: MockDevices = MockUnit::new(MockConfig::default(), vec![]).devices();
     VirtualDevice::new(d, DeviceConfig::default())
 }
@@ -290,7 +284,7 @@ fn fuzz_modbus_client_response_adus() {
     use std::rc::Rc;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tomolab_firmware_bridge::modbus::{ModbusClient, ModbusTarget, RegisterBus};
+    use tomolab_firmware_bridge::host::modbus::{ModbusClient, ModbusTarget, RegisterBus};
 
     let n = cases(20_000);
     let mut rng = ChaCha8Rng::seed_from_u64(0x4D42_434C);

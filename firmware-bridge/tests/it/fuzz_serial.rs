@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tomolab_firmware_bridge::frames::{
+use tomolab_firmware_bridge::protocol::frames::{
     FrameDecoder, FrameKind, FrameMessage, PREFIX_LEN, encode_frame, parse_stream_hello,
 };
-use tomolab_firmware_bridge::message::{
+use tomolab_firmware_bridge::protocol::message::{
     ExposureOutcome, FrameReady, HelloAck, Request, parse_error, parse_geometry, parse_interlocks,
 };
-use tomolab_firmware_bridge::wire::{MAX_PACKET_LEN, Packet, PacketDecoder, decode_packet, encode_packet};
+use tomolab_firmware_bridge::protocol::wire::{MAX_PACKET_LEN, Packet, PacketDecoder, decode_packet, encode_packet};
 use tomolab_hal::Frame;
 
 fn cases(default: u64) -> u64 {

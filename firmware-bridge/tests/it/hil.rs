@@ -2,8 +2,8 @@
 //! `TOMOLAB_HIL_FRAMES` set it drives the device they name; otherwise it starts the virtual device on a
 //! pseudo-terminal and loopback TCP. See `docs/hil.md`.
 
-use tomolab_firmware_bridge::bridge::{Endpoints, MotionConfig, connect};
-use tomolab_firmware_bridge::server::ServerHandle;
+use tomolab_firmware_bridge::device::server::ServerHandle;
+use tomolab_firmware_bridge::host::backend::{Endpoints, MotionConfig, connect};
 use tomolab_hal::{CompressionPaddle, Degrees, Detector, Gantry, Interlocks, Newtons};
 
 use crate::common::run_exam;

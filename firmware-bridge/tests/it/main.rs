@@ -13,3 +13,4 @@ mod modbus_faults;
 mod server;
 mod session_faults;
 mod sim_exam;
+mod slow_backend;

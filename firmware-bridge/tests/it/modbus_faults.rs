@@ -14,9 +14,9 @@ use std::time::Duration;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use tomolab_firmware_bridge::bridge::{Endpoints, MotionConfig, connect};
 use tomolab_firmware_bridge::device::DeviceConfig;
-use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, ServerHandle, serve};
+use tomolab_firmware_bridge::device::server::{SerialEndpoint, ServeConfig, ServerHandle, serve};
+use tomolab_firmware_bridge::host::backend::{Endpoints, MotionConfig, connect};
 use tomolab_hal::Devices;
 use tomolab_hal::mock::{MockConfig, MockUnit};
 
@@ -133,9 +133,9 @@ struct Row {
 
 /// Paddle force register (0.1 N) read straight from the device, not through the proxy.
 fn paddle_force_dn(h: &ServerHandle) -> u16 {
-    use tomolab_firmware_bridge::modbus::{ModbusClient, ModbusTarget, RegisterBus};
+    use tomolab_firmware_bridge::host::modbus::{ModbusClient, ModbusTarget, RegisterBus};
     let mut c = ModbusClient::new(ModbusTarget::Tcp(h.modbus_addr.unwrap()), 1, Duration::from_secs(5)).unwrap();
-    c.read(tomolab_firmware_bridge::regs::PADDLE_FORCE_DN, 1).unwrap()[0]
+    c.read(tomolab_firmware_bridge::protocol::regs::PADDLE_FORCE_DN, 1).unwrap()[0]
 }
 
 /// One schedule: a fresh device, the host's Modbus link through the proxy, one exam. Returns the row cell and

@@ -6,10 +6,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use tomolab_firmware_bridge::bridge::{BridgeDevices, Endpoints, HeartbeatGuard, MotionConfig, connect};
-use tomolab_firmware_bridge::client::LinkConfig;
 use tomolab_firmware_bridge::device::DeviceConfig;
-use tomolab_firmware_bridge::server::{SerialEndpoint, ServeConfig, ServerHandle, serve};
+use tomolab_firmware_bridge::device::server::{SerialEndpoint, ServeConfig, ServerHandle, serve};
+use tomolab_firmware_bridge::host::backend::{BridgeDevices, Endpoints, HeartbeatGuard, MotionConfig, connect};
+use tomolab_firmware_bridge::host::client::LinkConfig;
 use tomolab_hal::mock::{MockConfig, MockUnit};
 
 use crate::common::*;
@@ -115,8 +115,8 @@ fn a_third_party_modbus_client_reads_the_gantry_angle_register() {
 
 #[test]
 fn the_modbus_client_speaks_rtu_framing_too() {
-    use tomolab_firmware_bridge::bridge::{BridgeGantry, BridgePaddle, share_bus};
-    use tomolab_firmware_bridge::modbus::{ModbusClient, ModbusTarget};
+    use tomolab_firmware_bridge::host::backend::{BridgeGantry, BridgePaddle, share_bus};
+    use tomolab_firmware_bridge::host::modbus::{ModbusClient, ModbusTarget};
     use tomolab_hal::{CompressionPaddle, Degrees, Gantry, Newtons};
     let h = start_mock_server();
     let target = ModbusTarget::RtuOverTcp(h.modbus_rtu_addr.unwrap());
@@ -153,8 +153,8 @@ fn breaking_proxy(target: std::net::SocketAddr) -> std::net::SocketAddr {
 
 #[test]
 fn the_modbus_client_reconnects_after_a_broken_link() {
-    use tomolab_firmware_bridge::bridge::{BridgeGantry, share_bus};
-    use tomolab_firmware_bridge::modbus::{ModbusClient, ModbusTarget, RegisterBus};
+    use tomolab_firmware_bridge::host::backend::{BridgeGantry, share_bus};
+    use tomolab_firmware_bridge::host::modbus::{ModbusClient, ModbusTarget, RegisterBus};
     use tomolab_hal::Gantry;
     let h = start_mock_server();
     let proxy = breaking_proxy(h.modbus_addr.unwrap());
@@ -167,7 +167,7 @@ fn the_modbus_client_reconnects_after_a_broken_link() {
 
 #[test]
 fn a_modbus_call_to_a_silent_device_times_out_and_drops_the_context() {
-    use tomolab_firmware_bridge::modbus::{ModbusClient, ModbusTarget, RegisterBus};
+    use tomolab_firmware_bridge::host::modbus::{ModbusClient, ModbusTarget, RegisterBus};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let hold = std::thread::spawn(move || {
@@ -238,8 +238,8 @@ fn modbus_writes_wrapping_past_65535_answer_exception_02_and_run_nothing() {
     assert_eq!(raw_modbus(&mut s, 1, &[0x06, 0xFF, 0xFF, 0x00, 0x01]), [0, 1, 0, 0, 0, 3, 1, 0x86, 0x02]);
     // FC16 at 65520 with 41 registers: registers 16..=24 after the wrap would be a MOVE to 25 deg.
     let mut values = vec![0u16; 41];
-    values[32..36].copy_from_slice(&tomolab_firmware_bridge::regs::f64_to_regs(25.0));
-    values[40] = tomolab_firmware_bridge::regs::GANTRY_CMD_MOVE;
+    values[32..36].copy_from_slice(&tomolab_firmware_bridge::protocol::regs::f64_to_regs(25.0));
+    values[40] = tomolab_firmware_bridge::protocol::regs::GANTRY_CMD_MOVE;
     assert_eq!(raw_modbus(&mut s, 2, &fc16(65520, &values)), [0, 2, 0, 0, 0, 3, 1, 0x90, 0x02]);
     // FC16 wrapping onto the paddle's COMPRESS (116..=120 after the wrap would need 121 registers past
     // 65535; 65531 + 123 reaches 118): refused as well.
@@ -282,7 +282,7 @@ fn malformed_modbus_requests_get_exception_answers_on_the_same_connection() {
     let mut values = vec![0u16; 9];
     values[8] = 77;
     assert_eq!(raw_modbus(&mut s, 30, &fc16(16, &values))[7..], [0x90, 0x03]);
-    values[0..4].copy_from_slice(&tomolab_firmware_bridge::regs::f64_to_regs(f64::NAN));
+    values[0..4].copy_from_slice(&tomolab_firmware_bridge::protocol::regs::f64_to_regs(f64::NAN));
     values[8] = 1;
     assert_eq!(raw_modbus(&mut s, 31, &fc16(16, &values))[7..], [0x90, 0x03]);
     // The connection still serves.
@@ -304,7 +304,7 @@ fn modbus_requests_for_another_unit_id_get_exception_0b() {
 /// The RTU-over-TCP port answers malformed requests with exceptions too, and ignores other slaves' frames.
 #[test]
 fn modbus_rtu_framing_answers_exceptions_and_ignores_other_slaves() {
-    use tomolab_firmware_bridge::modbus::RtuFrame;
+    use tomolab_firmware_bridge::protocol::modbus::RtuFrame;
     let h = start_mock_server();
     let mut s = TcpStream::connect(h.modbus_rtu_addr.unwrap()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -492,7 +492,7 @@ pub mod wrappers {
 /// and the safe state never ran. Now the device refuses the speed (exception 03) before any backend sees it.
 #[test]
 fn sweep_at_1e_300_deg_per_s_then_await_answers_exceptions_and_nothing_panics() {
-    use tomolab_firmware_bridge::regs::*;
+    use tomolab_firmware_bridge::protocol::regs::*;
     let h = start_mock_server();
     let mut s = modbus_stream(&h);
     let mut values = vec![0u16; 9];
@@ -520,7 +520,7 @@ fn sweep_at_1e_300_deg_per_s_then_await_answers_exceptions_and_nothing_panics() 
 fn a_backend_panic_makes_the_device_go_safe_and_keep_answering() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-    use tomolab_firmware_bridge::regs::*;
+    use tomolab_firmware_bridge::protocol::regs::*;
     use tomolab_hal::Devices;
     use tomolab_hal::{CompressionPaddle, Interlocks, Newtons, XrayTube};
     use wrappers::{PanicOnAwait, WatchedTube};
@@ -617,7 +617,7 @@ fn a_bridge_exam_completes_when_one_frame_takes_longer_than_the_link_watchdog() 
 /// checks the answers itself: a mismatch is a link error, and the context is dropped.
 #[test]
 fn a_mismatched_modbus_answer_is_a_link_error_not_a_panic() {
-    use tomolab_firmware_bridge::modbus::{ModbusClient, ModbusTarget, RegisterBus};
+    use tomolab_firmware_bridge::host::modbus::{ModbusClient, ModbusTarget, RegisterBus};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let fake = std::thread::spawn(move || {

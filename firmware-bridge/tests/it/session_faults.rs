@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use tomolab_firmware_bridge::device::{DeviceConfig, VirtualDevice};
-use tomolab_firmware_bridge::message::{ExposureOutcome, HelloAck, Request, code, error_code, parse_error};
-use tomolab_firmware_bridge::wire::{PROTOCOL_MAJOR, Packet, PacketDecoder, PayloadWriter, encode_packet};
+use tomolab_firmware_bridge::protocol::message::{ExposureOutcome, HelloAck, Request, code, error_code, parse_error};
+use tomolab_firmware_bridge::protocol::wire::{PROTOCOL_MAJOR, Packet, PacketDecoder, PayloadWriter, encode_packet};
 use tomolab_hal::mock::{MockConfig, MockDevices, MockUnit, mock_technique};
 use tomolab_hal::sequencer::{Aec, SafetyLimits, Sequencer};
 use tomolab_hal::{
@@ -18,13 +18,7 @@ use tomolab_hal::{
 
 use crate::common::*;
 
-type Dev = VirtualDevice<
-    tomolab_hal::mock::MockTube,
-    tomolab_hal::mock::MockGantry,
-    tomolab_hal::mock::MockDetector,
-    tomolab_hal::mock::MockPaddle,
-    tomolab_hal::mock::MockInterlocks,
->;
+type Dev = VirtualDevice<MockDevices>;
 
 /// A host talking raw packets to a virtual device (sans-I/O, no client logic in between).
 struct Raw {
@@ -406,10 +400,10 @@ pub fn threaded_exam_with_stray_frame_connects(strays: usize) -> bool {
     use std::io::{Read as _, Write as _};
     let h = crate::server::start_mock_server();
     let addr = h.frames_addr.unwrap();
-    let (mut devices, _hb) = tomolab_firmware_bridge::bridge::connect(
+    let (mut devices, _hb) = tomolab_firmware_bridge::host::backend::connect(
         &crate::server::endpoints(&h),
         crate::server::real_link(),
-        tomolab_firmware_bridge::bridge::MotionConfig::default(),
+        tomolab_firmware_bridge::host::backend::MotionConfig::default(),
     )
     .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -423,7 +417,7 @@ pub fn threaded_exam_with_stray_frame_connects(strays: usize) -> bool {
                 // Silent, a wrong token, garbage: each stays open a while (up to 6 at once) and reads.
                 match made % 3 {
                     0 => {}
-                    1 => drop(s.write_all(&tomolab_firmware_bridge::frames::encode_stream_hello(0x1234))),
+                    1 => drop(s.write_all(&tomolab_firmware_bridge::protocol::frames::encode_stream_hello(0x1234))),
                     _ => drop(s.write_all(b"GET / HTTP/1.0\r\n\r\n")),
                 }
                 let _ = s.set_nonblocking(true);

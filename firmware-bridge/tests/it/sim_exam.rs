@@ -44,13 +44,13 @@ fn device_goes_safe_when_the_host_heartbeat_stops() {
 #[test]
 fn a_protocol_major_mismatch_is_refused() {
     use std::time::Duration;
-    use tomolab_firmware_bridge::client::ControlClient;
     use tomolab_firmware_bridge::device::DeviceConfig;
-    use tomolab_firmware_bridge::sim::SimUnit;
-    use tomolab_firmware_bridge::wire::PROTOCOL_MAJOR;
+    use tomolab_firmware_bridge::host::client::ControlClient;
+    use tomolab_firmware_bridge::protocol::wire::PROTOCOL_MAJOR;
+    use tomolab_firmware_bridge::testing::sim::LoopbackUnit;
     use tomolab_hal::mock::MockUnit;
     let unit = MockUnit::new(MockConfig::default(), vec![]);
-    let sim = SimUnit::new(
+    let sim = LoopbackUnit::new(
         unit.devices(),
         DeviceConfig { protocol_major: PROTOCOL_MAJOR + 1, ..sim_device() },
         Duration::from_millis(1),
@@ -88,15 +88,15 @@ impl<S: std::io::Write> std::io::Write for LoseNextAnswer<S> {
 #[test]
 fn a_lost_exposure_answer_is_queried_never_resent() {
     use std::time::Duration;
-    use tomolab_firmware_bridge::client::ControlClient;
+    use tomolab_firmware_bridge::host::client::ControlClient;
     use tomolab_hal::ExposureRequest;
     let (unit, sim) = mock_sim(vec![]);
     compress_backend(&unit);
     let armed = std::rc::Rc::new(std::cell::Cell::new(false));
     let mut client =
         ControlClient::new(LoseNextAnswer { inner: sim.serial(), armed: armed.clone() }, sim.clock(), sim_link());
-    client.request(&tomolab_firmware_bridge::message::Request::SetTechnique(mock_technique(1.0))).unwrap();
-    client.request(&tomolab_firmware_bridge::message::Request::Prepare).unwrap();
+    client.request(&tomolab_firmware_bridge::protocol::message::Request::SetTechnique(mock_technique(1.0))).unwrap();
+    client.request(&tomolab_firmware_bridge::protocol::message::Request::Prepare).unwrap();
     let request = ExposureRequest { mas: mock_technique(1.0).mas_per_view, backup_time: Duration::from_millis(11) };
     armed.set(true);
     let record = client.expose(&request).unwrap();

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tomolab_hal::DetectorMotion;
-use tomolab_recon::{KernelPath, Projector, VolumeGeometry};
+use tomolab_recon::{KernelPath, ProjectorPair, VolumeGeometry, VoxelProjector};
 
 use super::{arc_poses, detector};
 
@@ -34,7 +34,7 @@ proptest! {
         let poses = arc_poses(sid, axis, det, motion, -half_arc, half_arc, views);
         let vol = VolumeGeometry { nx: 30, ny: 22, nz: 7, voxel_mm: [pitch * 1.1, pitch * 0.9, 3.0], origin_mm: [-15.0 * pitch, 2.0, 4.0] };
         let path = if general { KernelPath::General } else { KernelPath::Auto };
-        let proj = Projector::new(vol, det, &poses, path).unwrap();
+        let proj = VoxelProjector::new(vol, det, &poses, path).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let x = random(vol.len(), &mut rng);
         let y = random(views * det.pixel_count(), &mut rng);
@@ -55,8 +55,8 @@ fn fast_and_general_kernels_agree() {
     let det = detector(96, 64, 0.5);
     let poses = arc_poses(650.0, 50.0, det, DetectorMotion::Stationary, -25.0, 25.0, 9);
     let vol = VolumeGeometry { nx: 90, ny: 60, nz: 12, voxel_mm: [0.48, 0.48, 3.0], origin_mm: [-21.4, 1.0, 1.5] };
-    let fast = Projector::new(vol, det, &poses, KernelPath::Fast).unwrap();
-    let general = Projector::new(vol, det, &poses, KernelPath::General).unwrap();
+    let fast = VoxelProjector::new(vol, det, &poses, KernelPath::Fast).unwrap();
+    let general = VoxelProjector::new(vol, det, &poses, KernelPath::General).unwrap();
     assert!(fast.is_fast() && !general.is_fast());
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let y = random(poses.len() * det.pixel_count(), &mut rng);
@@ -77,8 +77,8 @@ fn fast_and_general_kernels_agree() {
     compare(&ff, &fg, "forward projection");
     // A rotating detector cannot use the fast kernel.
     let tilted = arc_poses(650.0, 50.0, det, DetectorMotion::RotatesWithTube, -25.0, 25.0, 9);
-    assert!(Projector::new(vol, det, &tilted, KernelPath::Fast).is_err());
-    assert!(!Projector::new(vol, det, &tilted, KernelPath::Auto).unwrap().is_fast());
+    assert!(VoxelProjector::new(vol, det, &tilted, KernelPath::Fast).is_err());
+    assert!(!VoxelProjector::new(vol, det, &tilted, KernelPath::Auto).unwrap().is_fast());
 }
 
 /// The forward projector approximates line integrals: a uniform slab projects to mu T / cos(theta).
@@ -87,7 +87,7 @@ fn forward_projection_of_a_slab_is_its_line_integral() {
     let det = detector(120, 80, 0.5);
     let poses = arc_poses(650.0, 50.0, det, DetectorMotion::Stationary, -25.0, 25.0, 3);
     let vol = VolumeGeometry { nx: 200, ny: 140, nz: 20, voxel_mm: [0.5, 0.5, 2.0], origin_mm: [-49.75, -15.0, 1.0] };
-    let proj = Projector::new(vol, det, &poses, KernelPath::Auto).unwrap();
+    let proj = VoxelProjector::new(vol, det, &poses, KernelPath::Auto).unwrap();
     let x = vec![0.01f32; vol.len()];
     let mut p = vec![0.0; poses.len() * det.pixel_count()];
     proj.forward(&x, &[0, 1, 2], &mut p).unwrap();

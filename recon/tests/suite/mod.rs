@@ -6,6 +6,7 @@ mod errors;
 mod fdk;
 mod outputs;
 mod pipeline;
+mod reconstruct;
 
 use tomolab_hal::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, Vec3, ViewPose};
 use tomolab_recon::Projections;

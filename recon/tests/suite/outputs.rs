@@ -1,7 +1,7 @@
 //! Metrics against analytic images, output files that read back with the right grid, MLEM and synthetic 2D.
 
 use tomolab_hal::{DetectorMotion, Vec3};
-use tomolab_recon::io::{read_nrrd, write_nrrd, write_png, write_tiff_stack};
+use tomolab_recon::io::{read_nrrd, write_nrrd, write_preview_png, write_tiff_stack};
 use tomolab_recon::metrics::{disc_values, edge_mtf, rmse, sdnr, ssim};
 use tomolab_recon::{MlemOptions, Volume, VolumeGeometry, VolumeOptions, mlem, synthetic_2d};
 
@@ -23,8 +23,8 @@ fn nrrd_round_trip_keeps_grid_and_values() {
     assert_eq!(back, v);
     let scaling = write_tiff_stack(&dir.path().join("s.tif"), &v).unwrap();
     assert!(scaling.scale > 0.0);
-    write_png(&dir.path().join("p.png"), v.slice(0), 24, 20).unwrap();
-    assert!(write_png(&dir.path().join("bad.png"), v.slice(0), 25, 20).is_err());
+    write_preview_png(&dir.path().join("p.png"), v.slice(0), 24, 20).unwrap();
+    assert!(write_preview_png(&dir.path().join("bad.png"), v.slice(0), 25, 20).is_err());
     std::fs::write(dir.path().join("bad.nrrd"), b"NRRD0004\ntype: short\n\n").unwrap();
     assert!(read_nrrd(&dir.path().join("bad.nrrd")).is_err());
 }

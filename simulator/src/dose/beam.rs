@@ -4,9 +4,9 @@
 use tomolab_hal::technique::Technique;
 use tomolab_hal::{ArcGeometry, Target};
 
-use crate::error::SimError;
+use crate::attenuation::MaterialId;
+use crate::error::PhysicsError;
 use crate::mc::{Aabb, FieldRect, McSource};
-use crate::render::filter_name;
 use crate::spectrum::{FilterLayer, Spectrum};
 
 /// A view's beam.
@@ -35,16 +35,16 @@ impl ViewBeam {
         kvp: f64,
         layers: &[FilterLayer],
         top_mm: f64,
-    ) -> Result<Self, SimError> {
+    ) -> Result<Self, PhysicsError> {
         let spectrum = Spectrum::new(target, kvp, layers, 1000.0)?;
         let s = arc.pose_at(angle_deg).source_mm;
         let focal_spot_mm = [s.x, s.y, s.z];
         let to_top = s.z - top_mm;
         if to_top.is_nan() || to_top <= 0.0 {
-            return Err(SimError::invalid("dose beam", "the breast's upper surface must lie below the focal spot"));
+            return Err(PhysicsError::invalid("dose beam", "the breast's upper surface must lie below the focal spot"));
         }
         // K at the top surface point straight below the focal spot.
-        let at_top = spectrum.at_distance(to_top)?.filtered(&FilterLayer::new("air", to_top)?)?;
+        let at_top = spectrum.at_distance(to_top)?.filtered(&FilterLayer::new(MaterialId::Air, to_top)?)?;
         let det = &arc.detector;
         let half = det.cols as f64 * det.pitch_u_mm / 2.0;
         let field =
@@ -65,21 +65,21 @@ impl ViewBeam {
         technique: &Technique,
         fixed_layers: &[FilterLayer],
         top_mm: f64,
-    ) -> Result<Self, SimError> {
+    ) -> Result<Self, PhysicsError> {
         let mut layers = fixed_layers.to_vec();
-        layers.push(FilterLayer::new(filter_name(technique.filter.material), technique.filter.thickness_mm)?);
+        layers.push(FilterLayer::new(technique.filter.material, technique.filter.thickness_mm)?);
         Self::new(arc, angle_deg, technique.target, technique.kvp.get().round(), &layers, top_mm)
     }
 
     /// The Monte Carlo source of this beam.
-    pub fn source(&self) -> Result<McSource, SimError> {
+    pub fn source(&self) -> Result<McSource, PhysicsError> {
         McSource::from_spectrum(&self.spectrum, self.focal_spot_mm, self.field)
     }
 
     /// The source collimated further to the shadow of `object` on the detector plane (within the field):
     /// photons that would miss the object add nothing to its dose, so following only the others is exact
     /// for dose and cuts the variance. Photons per mAs shrink with the solid angle.
-    pub fn source_on(&self, object: &Aabb) -> Result<McSource, SimError> {
+    pub fn source_on(&self, object: &Aabb) -> Result<McSource, PhysicsError> {
         let s = self.focal_spot_mm;
         let z = self.field.z_mm;
         let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
@@ -101,7 +101,7 @@ impl ViewBeam {
             max_xy_mm: [0, 1].map(|a| hi[a].min(self.field.max_xy_mm[a])),
         };
         if (0..2).any(|a| field.max_xy_mm[a] <= field.min_xy_mm[a]) {
-            return Err(SimError::invalid("dose beam", "the object is outside the field"));
+            return Err(PhysicsError::invalid("dose beam", "the object is outside the field"));
         }
         McSource::from_spectrum(&self.spectrum, self.focal_spot_mm, field)
     }

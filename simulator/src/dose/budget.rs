@@ -10,7 +10,7 @@ use tomolab_hal::technique::Technique;
 use super::beam::ViewBeam;
 use super::formalism::Formalism;
 use super::standard::{StandardBreast, standard_view_dose};
-use crate::error::SimError;
+use crate::error::PhysicsError;
 use crate::mc::McConfig;
 
 /// Histories of a fallback Monte Carlo estimate (about 1 % uncertainty).
@@ -37,14 +37,19 @@ impl BudgetDose {
     }
 
     /// MGD per mAs of a view, mGy/mAs, and whether it came from the formalism.
-    pub fn estimate(&self, technique: &Technique, thickness_mm: f64, angle_deg: f64) -> Result<(f64, bool), SimError> {
+    pub fn estimate(
+        &self,
+        technique: &Technique,
+        thickness_mm: f64,
+        angle_deg: f64,
+    ) -> Result<(f64, bool), PhysicsError> {
         match self.formalism.view(technique, thickness_mm, self.glandularity, angle_deg) {
             Ok(v) => Ok((v.mgd_per_mas, true)),
             Err(_) => self.monte_carlo(technique, thickness_mm, angle_deg).map(|d| (d, false)),
         }
     }
 
-    fn monte_carlo(&self, technique: &Technique, thickness_mm: f64, angle_deg: f64) -> Result<f64, SimError> {
+    fn monte_carlo(&self, technique: &Technique, thickness_mm: f64, angle_deg: f64) -> Result<f64, PhysicsError> {
         let angle = angle_deg.clamp(-FALLBACK_MAX_ANGLE_DEG, FALLBACK_MAX_ANGLE_DEG);
         let key = (
             technique.kvp.get().to_bits() ^ ((technique.target as u64) << 56),

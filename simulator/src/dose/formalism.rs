@@ -23,7 +23,7 @@ use tomolab_hal::technique::{FilterMaterial, Technique};
 use tomolab_hal::{ArcGeometry, Target};
 
 use super::beam::ViewBeam;
-use crate::error::SimError;
+use crate::error::PhysicsError;
 use crate::spectrum::FilterLayer;
 
 const G_CSV: &str = include_str!("../../../data/dose/dance_g_factors.csv");
@@ -35,7 +35,7 @@ const T_CSV: &str = include_str!("../../../data/dose/mc_t_factors.csv");
 /// How far beyond the tables' HVL range the formalism extrapolates, mm Al.
 const HVL_MARGIN: f64 = 0.05;
 
-fn rows(table: &'static str, text: &str) -> Result<Vec<Vec<String>>, SimError> {
+fn rows(table: &'static str, text: &str) -> Result<Vec<Vec<String>>, PhysicsError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -45,13 +45,13 @@ fn rows(table: &'static str, text: &str) -> Result<Vec<Vec<String>>, SimError> {
         out.push((n + 1, line.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>()));
     }
     if out.len() < 2 {
-        return Err(SimError::Table { table, line: 0, problem: "no data rows".into() });
+        return Err(PhysicsError::Table { table, line: 0, problem: "no data rows".into() });
     }
     Ok(out.into_iter().map(|(_, r)| r).collect())
 }
 
-fn number(table: &'static str, s: &str) -> Result<f64, SimError> {
-    s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| SimError::Table {
+fn number(table: &'static str, s: &str) -> Result<f64, PhysicsError> {
+    s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| PhysicsError::Table {
         table,
         line: 0,
         problem: format!("not a number: {s:?}"),
@@ -107,12 +107,12 @@ fn axis_of(values: impl Iterator<Item = f64>) -> Vec<f64> {
     v
 }
 
-fn grid<const N: usize>(table: &'static str, rows: &[Vec<String>]) -> Result<Vec<[f64; N]>, SimError> {
+fn grid<const N: usize>(table: &'static str, rows: &[Vec<String>]) -> Result<Vec<[f64; N]>, PhysicsError> {
     rows[1..]
         .iter()
         .map(|r| {
             if r.len() < N {
-                return Err(SimError::Table { table, line: 0, problem: format!("expected {N} columns in {r:?}") });
+                return Err(PhysicsError::Table { table, line: 0, problem: format!("expected {N} columns in {r:?}") });
             }
             let mut out = [0.0; N];
             for (o, s) in out.iter_mut().zip(r) {
@@ -125,12 +125,12 @@ fn grid<const N: usize>(table: &'static str, rows: &[Vec<String>]) -> Result<Vec
 
 impl ConversionTables {
     /// The tables compiled into the binary (parsed once).
-    pub fn embedded() -> Result<&'static Self, SimError> {
-        static T: OnceLock<Result<ConversionTables, SimError>> = OnceLock::new();
+    pub fn embedded() -> Result<&'static Self, PhysicsError> {
+        static T: OnceLock<Result<ConversionTables, PhysicsError>> = OnceLock::new();
         T.get_or_init(Self::parse).as_ref().map_err(Clone::clone)
     }
 
-    fn parse() -> Result<Self, SimError> {
+    fn parse() -> Result<Self, PhysicsError> {
         // g: thickness_mm, hvl_0.30, ...
         let g_rows = rows("dance_g_factors", G_CSV)?;
         let g_hvl = g_rows[0][1..]
@@ -147,7 +147,7 @@ impl ConversionTables {
         let s = rows("s_factors", S_CSV)?[1..]
             .iter()
             .map(|r| Ok((r[0].clone(), number("s_factors", &r[1])?)))
-            .collect::<Result<Vec<_>, SimError>>()?;
+            .collect::<Result<Vec<_>, PhysicsError>>()?;
         // s of W/Al: thickness_mm, s
         let s_w_al_flat = grid::<2>("mc_s_w_al", &rows("mc_s_w_al", S_W_AL_CSV)?)?;
         let (s_w_al_thickness, s_w_al): (Vec<f64>, Vec<f64>) = s_w_al_flat.iter().map(|r| (r[0], r[1])).unzip();
@@ -177,7 +177,7 @@ impl ConversionTables {
             && c.iter().flatten().flatten().all(|v| v.is_finite())
             && t.iter().flatten().all(|v| v.is_finite());
         if !complete {
-            return Err(SimError::Table { table: "dose tables", line: 0, problem: "incomplete grid".into() });
+            return Err(PhysicsError::Table { table: "dose tables", line: 0, problem: "incomplete grid".into() });
         }
         Ok(Self {
             g_thickness,
@@ -196,10 +196,10 @@ impl ConversionTables {
         })
     }
 
-    fn check_hvl(&self, hvl: f64) -> Result<(), SimError> {
+    fn check_hvl(&self, hvl: f64) -> Result<(), PhysicsError> {
         let (lo, hi) = (self.g_hvl[0] - HVL_MARGIN, self.g_hvl[self.g_hvl.len() - 1] + HVL_MARGIN);
         if !(lo..=hi).contains(&hvl) {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "dose formalism",
                 format!(
                     "HVL {hvl:.3} mm Al is outside the g table ({:.2}-{:.2} mm Al)",
@@ -211,10 +211,10 @@ impl ConversionTables {
         Ok(())
     }
 
-    fn check_thickness(&self, t: f64) -> Result<(), SimError> {
+    fn check_thickness(&self, t: f64) -> Result<(), PhysicsError> {
         let (lo, hi) = (self.g_thickness[0], self.g_thickness[self.g_thickness.len() - 1]);
         if !(lo..=hi).contains(&t) {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "dose formalism",
                 format!("thickness {t} mm is outside the tables ({lo}-{hi} mm)"),
             ));
@@ -223,7 +223,7 @@ impl ConversionTables {
     }
 
     /// g (mGy/mGy) at a thickness (mm) and HVL (mm Al).
-    pub fn g(&self, thickness_mm: f64, hvl_mm_al: f64) -> Result<f64, SimError> {
+    pub fn g(&self, thickness_mm: f64, hvl_mm_al: f64) -> Result<f64, PhysicsError> {
         self.check_thickness(thickness_mm)?;
         self.check_hvl(hvl_mm_al)?;
         let (i, wi) = bracket(&self.g_thickness, thickness_mm);
@@ -233,10 +233,13 @@ impl ConversionTables {
     }
 
     /// c for a glandular weight fraction at a thickness and HVL.
-    pub fn c(&self, thickness_mm: f64, glandularity: f64, hvl_mm_al: f64) -> Result<f64, SimError> {
+    pub fn c(&self, thickness_mm: f64, glandularity: f64, hvl_mm_al: f64) -> Result<f64, PhysicsError> {
         self.check_thickness(thickness_mm)?;
         if !(0.0..=1.0).contains(&glandularity) {
-            return Err(SimError::invalid("dose formalism", format!("glandularity {glandularity} must lie in 0..=1")));
+            return Err(PhysicsError::invalid(
+                "dose formalism",
+                format!("glandularity {glandularity} must lie in 0..=1"),
+            ));
         }
         let (i, wi) = bracket(&self.c_thickness, thickness_mm);
         let (j, wj) = bracket(&self.c_glandularity, glandularity);
@@ -248,7 +251,7 @@ impl ConversionTables {
     }
 
     /// s for a target/filter pair at a thickness (only W/Al depends on it).
-    pub fn s(&self, target: Target, filter: FilterMaterial, thickness_mm: f64) -> Result<f64, SimError> {
+    pub fn s(&self, target: Target, filter: FilterMaterial, thickness_mm: f64) -> Result<f64, PhysicsError> {
         if (target, filter) == (Target::W, FilterMaterial::Al) {
             self.check_thickness(thickness_mm)?;
             let (i, w) = bracket(&self.s_w_al_thickness, thickness_mm);
@@ -259,16 +262,16 @@ impl ConversionTables {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, s)| *s)
-            .ok_or_else(|| SimError::invalid("dose formalism", format!("no s factor for {key}")))
+            .ok_or_else(|| PhysicsError::invalid("dose formalism", format!("no s factor for {key}")))
     }
 
     /// t at a thickness and projection angle (symmetric in angle).
-    pub fn t(&self, thickness_mm: f64, angle_deg: f64) -> Result<f64, SimError> {
+    pub fn t(&self, thickness_mm: f64, angle_deg: f64) -> Result<f64, PhysicsError> {
         self.check_thickness(thickness_mm)?;
         let a = angle_deg.abs();
         let max = self.t_angle[self.t_angle.len() - 1];
         if a > max {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "dose formalism",
                 format!("angle {angle_deg} deg is beyond the t table (+-{max} deg)"),
             ));
@@ -319,7 +322,7 @@ impl Formalism {
         thickness_mm: f64,
         glandularity: f64,
         angle_deg: f64,
-    ) -> Result<FormalismView, SimError> {
+    ) -> Result<FormalismView, PhysicsError> {
         let tables = ConversionTables::embedded()?;
         let top = self.support_height_mm + thickness_mm;
         let beam = ViewBeam::of_technique(&self.arc, 0.0, technique, &self.fixed_layers, top)?;

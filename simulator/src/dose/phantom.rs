@@ -6,9 +6,9 @@ use tomolab_phantom::{LabelVolume, MaterialTable};
 
 use super::beam::ViewBeam;
 use super::standard::{MGY_PER_KEV_PER_G, scoring_plane, world};
-use crate::error::SimError;
+use crate::error::PhysicsError;
 use crate::mc::{self, DetectorImages, Estimate, McConfig, McMaterial, McScene};
-use crate::projector::VolumeView;
+use crate::ray_tracer::VolumeView;
 use crate::spectrum::FilterLayer;
 
 /// Monte Carlo settings of an exam's dose report.
@@ -70,7 +70,7 @@ impl PhantomDose<'_> {
 
     /// Glandularity as the formalism means it: the glandular weight fraction of the breast tissue, glandular
     /// mass over adipose plus glandular mass (skin, lesions and inserts left out).
-    pub fn glandularity(&self) -> Result<f64, SimError> {
+    pub fn glandularity(&self) -> Result<f64, PhysicsError> {
         let mut counts = [0u64; 256];
         for &l in self.volume.labels.iter() {
             counts[l as usize] += 1;
@@ -87,7 +87,7 @@ impl PhantomDose<'_> {
             }
         }
         if tissue <= 0.0 {
-            return Err(SimError::invalid("phantom dose", "the phantom has no adipose or glandular tissue"));
+            return Err(PhysicsError::invalid("phantom dose", "the phantom has no adipose or glandular tissue"));
         }
         Ok(glandular / tissue)
     }
@@ -99,9 +99,9 @@ impl PhantomDose<'_> {
         angle_deg: f64,
         technique: &Technique,
         config: &PhantomDoseConfig,
-    ) -> Result<PhantomViewDose, SimError> {
+    ) -> Result<PhantomViewDose, PhysicsError> {
         let mut out = self.views(&[(index, angle_deg, *technique)], config)?;
-        out.pop().ok_or_else(|| SimError::invalid("phantom dose", "no view"))
+        out.pop().ok_or_else(|| PhysicsError::invalid("phantom dose", "no view"))
     }
 
     /// Runs every `(index, angle_deg, technique)`; the scene is built once for all of them.
@@ -109,7 +109,7 @@ impl PhantomDose<'_> {
         &self,
         views: &[(u64, f64, Technique)],
         config: &PhantomDoseConfig,
-    ) -> Result<Vec<PhantomViewDose>, SimError> {
+    ) -> Result<Vec<PhantomViewDose>, PhysicsError> {
         let top = self.top_mm();
         let beams = views
             .iter()
@@ -126,7 +126,7 @@ impl PhantomDose<'_> {
             .entries
             .iter()
             .map(|e| Ok((e.label, McMaterial::named(e.material.name())?)))
-            .collect::<Result<_, SimError>>()?;
+            .collect::<Result<_, PhysicsError>>()?;
         if !with_air.iter().any(|(l, _)| *l == 0) {
             with_air.push((0, McMaterial::named("air")?));
         }
@@ -135,9 +135,9 @@ impl PhantomDose<'_> {
             .with_detector(scoring_plane(first, 4.0))?;
         let mass = scene.glandular_mass_g();
         if mass <= 0.0 {
-            return Err(SimError::invalid("phantom dose", "the phantom has no glandular tissue; MGD is undefined"));
+            return Err(PhysicsError::invalid("phantom dose", "the phantom has no glandular tissue; MGD is undefined"));
         }
-        let bounds = scene.voxel_bounds().ok_or_else(|| SimError::invalid("phantom dose", "no voxels"))?;
+        let bounds = scene.voxel_bounds().ok_or_else(|| PhysicsError::invalid("phantom dose", "no voxels"))?;
         views
             .iter()
             .zip(&beams)

@@ -11,9 +11,9 @@ use rayon::prelude::*;
 use tomolab_hal::ArcGeometry;
 
 use super::beam::ViewBeam;
-use crate::error::SimError;
+use crate::error::PhysicsError;
 use crate::mc::{self, Aabb, Estimate, McConfig, McMaterial, McResult, McScene, ScoringPlane};
-use crate::projector::VolumeView;
+use crate::ray_tracer::VolumeView;
 
 /// keV per gram to mGy.
 pub const MGY_PER_KEV_PER_G: f64 = 1.602_176_634e-16 * 1e3 * 1e3;
@@ -55,7 +55,7 @@ impl StandardBreast {
         }
     }
 
-    fn validate(&self) -> Result<(), SimError> {
+    fn validate(&self) -> Result<(), PhysicsError> {
         let problem = if !(0.0..).contains(&self.layer_mm) {
             format!("adipose layer {} mm must not be negative", self.layer_mm)
         } else if !(2.0 * self.layer_mm..=200.0).contains(&self.thickness_mm)
@@ -76,7 +76,7 @@ impl StandardBreast {
         } else {
             return Ok(());
         };
-        Err(SimError::invalid("standard breast", problem))
+        Err(PhysicsError::invalid("standard breast", problem))
     }
 
     /// Density of the central mixture, g/cm^3 (volumes add).
@@ -86,7 +86,7 @@ impl StandardBreast {
     }
 
     /// The central region's material.
-    pub fn core_material(&self) -> Result<McMaterial, SimError> {
+    pub fn core_material(&self) -> Result<McMaterial, PhysicsError> {
         let w = self.glandular_weight_fraction;
         let name = format!("breast_{:.4}", w);
         let parts: Vec<(&str, f64)> =
@@ -100,7 +100,7 @@ impl StandardBreast {
     }
 
     /// The labels (air 0, layer 1, core 2) on a grid covering the semi-cylinder.
-    pub fn voxelise(&self) -> Result<Voxels, SimError> {
+    pub fn voxelise(&self) -> Result<Voxels, PhysicsError> {
         self.validate()?;
         let v = self.voxel_mm;
         let nx = (2.0 * self.radius_mm / v).ceil() as usize;
@@ -156,7 +156,7 @@ impl Voxels {
 }
 
 /// The world every dose scene uses: air from the detector plane up past the focal spot.
-pub(crate) fn world(focal_spot_mm: [f64; 3]) -> Result<Aabb, SimError> {
+pub(crate) fn world(focal_spot_mm: [f64; 3]) -> Result<Aabb, PhysicsError> {
     let reach = 2000.0f64.max(focal_spot_mm[0].abs() + 500.0);
     Aabb::new([-reach, -reach, 0.0], [reach, reach, focal_spot_mm[2] + 100.0])
 }
@@ -188,7 +188,7 @@ pub fn standard_view_dose(
     breast: &StandardBreast,
     beam: &ViewBeam,
     config: &McConfig,
-) -> Result<StandardViewDose, SimError> {
+) -> Result<StandardViewDose, PhysicsError> {
     let voxels = breast.voxelise()?;
     let scene = McScene::new(world(beam.focal_spot_mm)?, McMaterial::named("air")?)
         .with_voxels(
@@ -196,11 +196,11 @@ pub fn standard_view_dose(
             &[(0, McMaterial::named("air")?), (LAYER, McMaterial::named("adipose")?), (CORE, breast.core_material()?)],
         )?
         .with_detector(scoring_plane(beam, 2.0))?;
-    let source = beam.source_on(&scene.voxel_bounds().ok_or_else(|| SimError::invalid("dose", "no voxels"))?)?;
+    let source = beam.source_on(&scene.voxel_bounds().ok_or_else(|| PhysicsError::invalid("dose", "no voxels"))?)?;
     let result = mc::run(&scene, &source, config)?;
     let mass = scene.glandular_mass_g();
     if mass <= 0.0 {
-        return Err(SimError::invalid("standard breast", "has no glandular tissue; MGD is undefined"));
+        return Err(PhysicsError::invalid("standard breast", "has no glandular tissue; MGD is undefined"));
     }
     let mgd_per_mas = result.glandular_kev.scaled(source.photons_per_mas() / mass * MGY_PER_KEV_PER_G);
     let k_mgy = beam.incident_kerma_ugy_per_mas * 1e-3;

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use crate::attenuation::{self, MaterialData};
-use crate::error::SimError;
+use crate::error::PhysicsError;
 
 /// Lowest energy followed, keV; a photon below it is absorbed where it is.
 pub const ENERGY_MIN_KEV: f64 = 1.0;
@@ -63,8 +63,8 @@ const SCATTERING: [(&str, &str); 13] = [
     ("water", include_str!("../../../data/scattering/water.csv")),
 ];
 
-fn parse_scattering(name: &'static str, text: &str) -> Result<ScatteringTable, SimError> {
-    let err = |line: usize, problem: String| SimError::Table { table: name, line, problem };
+fn parse_scattering(name: &'static str, text: &str) -> Result<ScatteringTable, PhysicsError> {
+    let err = |line: usize, problem: String| PhysicsError::Table { table: name, line, problem };
     let mut atoms_per_gram = None;
     let (mut x, mut f2, mut s) = (Vec::new(), Vec::new(), Vec::new());
     let mut header = false;
@@ -110,14 +110,14 @@ fn parse_scattering(name: &'static str, text: &str) -> Result<ScatteringTable, S
     Ok(ScatteringTable { atoms_per_gram, x, u, f2, s })
 }
 
-fn scattering(name: &str) -> Result<&'static ScatteringTable, SimError> {
-    static PARSED: OnceLock<Result<Vec<ScatteringTable>, SimError>> = OnceLock::new();
+fn scattering(name: &str) -> Result<&'static ScatteringTable, PhysicsError> {
+    static PARSED: OnceLock<Result<Vec<ScatteringTable>, PhysicsError>> = OnceLock::new();
     let all = PARSED
         .get_or_init(|| SCATTERING.iter().map(|(n, t)| parse_scattering(n, t)).collect())
         .as_ref()
         .map_err(Clone::clone)?;
     SCATTERING.iter().position(|(n, _)| *n == name).map(|i| &all[i]).ok_or_else(|| {
-        SimError::invalid(
+        PhysicsError::invalid(
             "mc material",
             format!(
                 "{name:?} has no scattering table; Monte Carlo materials: {}",
@@ -152,23 +152,23 @@ pub struct McMaterial {
 
 impl McMaterial {
     /// A tabulated material by name (`glandular`, `pmma`, `water`, ...) at its table density.
-    pub fn named(name: &str) -> Result<Self, SimError> {
+    pub fn named(name: &str) -> Result<Self, PhysicsError> {
         let data = attenuation::material(name)?;
         Self::mixture(data.name(), &[(data.name(), 1.0)], data.density_g_cm3())
     }
 
     /// A mixture by weight of tabulated materials at `density_g_cm3`, named `name`. The weights must be
     /// positive and sum to 1.
-    pub fn mixture(name: &str, parts: &[(&str, f64)], density_g_cm3: f64) -> Result<Self, SimError> {
+    pub fn mixture(name: &str, parts: &[(&str, f64)], density_g_cm3: f64) -> Result<Self, PhysicsError> {
         if parts.is_empty() {
-            return Err(SimError::invalid("mc material", format!("{name}: a mixture needs at least one part")));
+            return Err(PhysicsError::invalid("mc material", format!("{name}: a mixture needs at least one part")));
         }
         if !(density_g_cm3.is_finite() && density_g_cm3 > 0.0) {
-            return Err(SimError::invalid("mc material", format!("{name}: density must be positive")));
+            return Err(PhysicsError::invalid("mc material", format!("{name}: density must be positive")));
         }
         let total: f64 = parts.iter().map(|p| p.1).sum();
         if parts.iter().any(|p| !(p.1.is_finite() && p.1 > 0.0)) || (total - 1.0).abs() > 1e-6 {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "mc material",
                 format!("{name}: weight fractions must be positive and sum to 1, got {total}"),
             ));
@@ -179,7 +179,7 @@ impl McMaterial {
                 let data = attenuation::material(n)?;
                 Ok((data, scattering(data.name())?, *w))
             })
-            .collect::<Result<_, SimError>>()?;
+            .collect::<Result<_, PhysicsError>>()?;
         let glandular = attenuation::material("glandular")?;
         let glandular_weight_fraction: f64 = parts.iter().filter(|p| p.0.name() == "glandular").map(|p| p.2).sum();
 
@@ -206,7 +206,10 @@ impl McMaterial {
         // table shares the same x grid (checked).
         let x = parts[0].1.x.clone();
         if parts.iter().any(|p| p.1.x != x) {
-            return Err(SimError::invalid("mc material", format!("{name}: scattering tables use different x grids")));
+            return Err(PhysicsError::invalid(
+                "mc material",
+                format!("{name}: scattering tables use different x grids"),
+            ));
         }
         let atoms: f64 = parts.iter().map(|p| p.2 * p.1.atoms_per_gram).sum();
         let mix = |col: fn(&ScatteringTable) -> &Vec<f64>| -> Vec<f64> {

@@ -35,7 +35,7 @@ pub use material::{ENERGY_MAX_KEV, ENERGY_MIN_KEV, McMaterial};
 pub use scene::{Aabb, McScene, ScoringPlane};
 pub use source::{FieldRect, McSource};
 
-use crate::error::SimError;
+use crate::error::PhysicsError;
 use transport::BatchTally;
 
 /// Most distinct materials in one scene.
@@ -62,9 +62,9 @@ impl Default for McConfig {
 
 impl McConfig {
     /// Checks the counts.
-    pub fn validate(&self) -> Result<(), SimError> {
+    pub fn validate(&self) -> Result<(), PhysicsError> {
         if self.batches < 2 || u64::from(self.batches) > self.histories {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "mc",
                 format!(
                     "needs at least 2 batches and no more batches than histories (got {} batches, {} histories)",
@@ -73,7 +73,7 @@ impl McConfig {
             ));
         }
         if self.stream_offset >= 1 << 31 {
-            return Err(SimError::invalid("mc", "stream_offset must be below 2^31"));
+            return Err(PhysicsError::invalid("mc", "stream_offset must be below 2^31"));
         }
         Ok(())
     }
@@ -222,7 +222,7 @@ impl McResult {
 }
 
 /// Runs the transport.
-pub fn run(scene: &McScene<'_>, source: &McSource, config: &McConfig) -> Result<McResult, SimError> {
+pub fn run(scene: &McScene<'_>, source: &McSource, config: &McConfig) -> Result<McResult, PhysicsError> {
     let batches = transport::run_batches(scene, source, config)?;
     Ok(McResult::from_batches(scene, &batches))
 }

@@ -1,8 +1,8 @@
 //! What photons travel through: a world box of one material (air), an optional voxel label volume, and
 //! homogeneous boxes (paddle, support, a body); plus where deposits are scored and the detector plane.
 
-use crate::error::SimError;
-use crate::projector::VolumeView;
+use crate::error::PhysicsError;
+use crate::ray_tracer::VolumeView;
 
 use super::material::McMaterial;
 
@@ -17,9 +17,9 @@ pub struct Aabb {
 
 impl Aabb {
     /// A box from its corners; each max must exceed its min.
-    pub fn new(min_mm: [f64; 3], max_mm: [f64; 3]) -> Result<Self, SimError> {
+    pub fn new(min_mm: [f64; 3], max_mm: [f64; 3]) -> Result<Self, PhysicsError> {
         if !(0..3).all(|a| min_mm[a].is_finite() && max_mm[a].is_finite() && max_mm[a] > min_mm[a]) {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "box",
                 format!("needs finite corners with max > min: {min_mm:?} {max_mm:?}"),
             ));
@@ -28,7 +28,7 @@ impl Aabb {
     }
 
     /// A box from its centre and full extents.
-    pub fn centred(centre_mm: [f64; 3], size_mm: [f64; 3]) -> Result<Self, SimError> {
+    pub fn centred(centre_mm: [f64; 3], size_mm: [f64; 3]) -> Result<Self, PhysicsError> {
         Self::new(
             [0, 1, 2].map(|a| centre_mm[a] - size_mm[a] / 2.0),
             [0, 1, 2].map(|a| centre_mm[a] + size_mm[a] / 2.0),
@@ -209,20 +209,20 @@ impl<'a> McScene<'a> {
         }
     }
 
-    fn slot_of(&mut self, material: McMaterial) -> Result<u8, SimError> {
+    fn slot_of(&mut self, material: McMaterial) -> Result<u8, PhysicsError> {
         if let Some(i) = self.materials.iter().position(|m| m.name() == material.name()) {
             return Ok(i as u8);
         }
         if self.materials.len() == super::MAX_SLOTS {
-            return Err(SimError::invalid("mc scene", format!("at most {} materials", super::MAX_SLOTS)));
+            return Err(PhysicsError::invalid("mc scene", format!("at most {} materials", super::MAX_SLOTS)));
         }
         self.materials.push(material);
         Ok((self.materials.len() - 1) as u8)
     }
 
-    fn check_placement(&self, b: &Aabb, what: &str) -> Result<(), SimError> {
+    fn check_placement(&self, b: &Aabb, what: &str) -> Result<(), PhysicsError> {
         if !self.world.encloses(b) {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "mc scene",
                 format!("{what} {b:?} is not inside the world {:?}", self.world),
             ));
@@ -230,17 +230,17 @@ impl<'a> McScene<'a> {
         let clash = self.voxels.as_ref().is_some_and(|v| v.bounds.overlaps(b))
             || self.boxes.iter().any(|o| o.bounds.overlaps(b));
         if clash {
-            return Err(SimError::invalid("mc scene", format!("{what} {b:?} overlaps another region")));
+            return Err(PhysicsError::invalid("mc scene", format!("{what} {b:?} overlaps another region")));
         }
         Ok(())
     }
 
     /// Adds the voxel volume; `materials` gives each label present its material (every label that occurs
     /// must be listed).
-    pub fn with_voxels(mut self, view: VolumeView<'a>, materials: &[(u8, McMaterial)]) -> Result<Self, SimError> {
+    pub fn with_voxels(mut self, view: VolumeView<'a>, materials: &[(u8, McMaterial)]) -> Result<Self, PhysicsError> {
         view.validate()?;
         if self.voxels.is_some() {
-            return Err(SimError::invalid("mc scene", "only one voxel volume"));
+            return Err(PhysicsError::invalid("mc scene", "only one voxel volume"));
         }
         let max = [0, 1, 2].map(|a| view.origin_mm[a] + [view.nx, view.ny, view.nz][a] as f64 * view.voxel_mm);
         let bounds = Aabb::new(view.origin_mm, max)?;
@@ -254,7 +254,7 @@ impl<'a> McScene<'a> {
             slot_of_label[*label as usize] = self.slot_of(m.clone())?;
         }
         if let Some(label) = (0..256).find(|&l| counts[l] > 0 && slot_of_label[l] == u8::MAX) {
-            return Err(SimError::invalid(
+            return Err(PhysicsError::invalid(
                 "mc scene",
                 format!("label {label} occurs in the volume but has no material"),
             ));
@@ -265,7 +265,7 @@ impl<'a> McScene<'a> {
     }
 
     /// Adds a homogeneous box.
-    pub fn with_box(mut self, bounds: Aabb, material: McMaterial) -> Result<Self, SimError> {
+    pub fn with_box(mut self, bounds: Aabb, material: McMaterial) -> Result<Self, PhysicsError> {
         self.check_placement(&bounds, "box")?;
         let slot = self.slot_of(material)?;
         self.boxes.push(SolidBox { bounds, slot });
@@ -279,16 +279,16 @@ impl<'a> McScene<'a> {
     }
 
     /// Makes the world's floor a detector plane at `plane.z_mm` that scores primary and scattered photons.
-    pub fn with_detector(mut self, plane: ScoringPlane) -> Result<Self, SimError> {
+    pub fn with_detector(mut self, plane: ScoringPlane) -> Result<Self, PhysicsError> {
         if !(plane.pixel_mm.is_finite() && plane.pixel_mm > 0.0 && plane.pixels[0] > 0 && plane.pixels[1] > 0) {
-            return Err(SimError::invalid("mc detector", "needs a positive pitch and pixel counts"));
+            return Err(PhysicsError::invalid("mc detector", "needs a positive pitch and pixel counts"));
         }
         if !(plane.z_mm >= self.world.min_mm[2] && plane.z_mm < self.world.max_mm[2]) {
-            return Err(SimError::invalid("mc detector", "plane must lie within the world's height"));
+            return Err(PhysicsError::invalid("mc detector", "plane must lie within the world's height"));
         }
         let regions_above = self.voxels.iter().map(|v| v.bounds).chain(self.boxes.iter().map(|b| b.bounds));
         if regions_above.into_iter().any(|b| b.min_mm[2] < plane.z_mm) {
-            return Err(SimError::invalid("mc detector", "every region must lie above the detector plane"));
+            return Err(PhysicsError::invalid("mc detector", "every region must lie above the detector plane"));
         }
         self.world.min_mm[2] = plane.z_mm;
         self.detector = Some(plane);

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::material::{ENERGY_MAX_KEV, ENERGY_MIN_KEV};
 use super::scene::McScene;
-use crate::error::SimError;
+use crate::error::PhysicsError;
 use crate::spectrum::Spectrum;
 
 /// The collimated field: a rectangle on the plane `z = z_mm`.
@@ -52,24 +52,24 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
 
 impl McSource {
     /// A source with energies `lines` (keV, relative weight).
-    pub fn new(focal_spot_mm: [f64; 3], field: FieldRect, lines: &[(f64, f64)]) -> Result<Self, SimError> {
+    pub fn new(focal_spot_mm: [f64; 3], field: FieldRect, lines: &[(f64, f64)]) -> Result<Self, PhysicsError> {
         if !focal_spot_mm.iter().all(|v| v.is_finite()) {
-            return Err(SimError::invalid("mc source", "focal spot must be finite"));
+            return Err(PhysicsError::invalid("mc source", "focal spot must be finite"));
         }
         let [x0, y0] = field.min_xy_mm;
         let [x1, y1] = field.max_xy_mm;
         if !(x1 > x0 && y1 > y0 && field.z_mm.is_finite() && focal_spot_mm[2] > field.z_mm) {
-            return Err(SimError::invalid("mc source", "field needs max > min and must lie below the focal spot"));
+            return Err(PhysicsError::invalid("mc source", "field needs max > min and must lie below the focal spot"));
         }
         if lines.is_empty() {
-            return Err(SimError::invalid("mc source", "needs at least one energy"));
+            return Err(PhysicsError::invalid("mc source", "needs at least one energy"));
         }
         let mut energies_kev = Vec::with_capacity(lines.len());
         let mut cumulative = Vec::with_capacity(lines.len());
         let mut sum = 0.0;
         for &(e, w) in lines {
             if !((ENERGY_MIN_KEV..=ENERGY_MAX_KEV).contains(&e) && w.is_finite() && w >= 0.0) {
-                return Err(SimError::invalid(
+                return Err(PhysicsError::invalid(
                     "mc source",
                     format!(
                         "energy {e} keV must lie in {ENERGY_MIN_KEV}..={ENERGY_MAX_KEV} with a weight >= 0, got {w}"
@@ -81,7 +81,7 @@ impl McSource {
             cumulative.push(sum);
         }
         if sum <= 0.0 {
-            return Err(SimError::invalid("mc source", "energy weights sum to zero"));
+            return Err(PhysicsError::invalid("mc source", "energy weights sum to zero"));
         }
         cumulative.iter_mut().for_each(|c| *c /= sum);
         let s = focal_spot_mm;
@@ -106,7 +106,7 @@ impl McSource {
 
     /// The tube's output: `spectrum` (already filtered by window, filter and any paddle) as the energy
     /// distribution, and its fluence per mAs scaled to photons per mAs emitted into the field.
-    pub fn from_spectrum(spectrum: &Spectrum, focal_spot_mm: [f64; 3], field: FieldRect) -> Result<Self, SimError> {
+    pub fn from_spectrum(spectrum: &Spectrum, focal_spot_mm: [f64; 3], field: FieldRect) -> Result<Self, PhysicsError> {
         let lines: Vec<(f64, f64)> = spectrum.samples().collect();
         let mut source = Self::new(focal_spot_mm, field, &lines)?;
         let per_sr = spectrum.fluence_per_mm2_per_mas() * spectrum.distance_mm().powi(2);
@@ -151,9 +151,9 @@ impl McSource {
         self.focal_spot_mm
     }
 
-    pub(crate) fn validate(&self, scene: &McScene<'_>) -> Result<(), SimError> {
+    pub(crate) fn validate(&self, scene: &McScene<'_>) -> Result<(), PhysicsError> {
         if !scene.world.contains(&self.focal_spot_mm) {
-            return Err(SimError::invalid("mc source", "the focal spot must lie inside the world"));
+            return Err(PhysicsError::invalid("mc source", "the focal spot must lie inside the world"));
         }
         Ok(())
     }

@@ -19,8 +19,8 @@
 use rayon::prelude::*;
 
 use super::{Aabb, Estimate, FieldRect, McConfig, McMaterial, McScene, McSource};
-use crate::error::SimError;
-use crate::projector::VolumeView;
+use crate::error::PhysicsError;
+use crate::ray_tracer::VolumeView;
 
 const REFERENCE_CSV: &str = include_str!("../../../data/reference/tg195/case3_energy_eV_per_photon.csv");
 const SPECTRUM_CSV: &str = include_str!("../../../data/reference/tg195/spectrum_30kVp_MoMo.csv");
@@ -66,13 +66,13 @@ impl Beam {
     }
 
     /// Energy lines (keV, weight): the spectrum's 0.5 keV bins are spread over 5 lines each.
-    pub fn lines(self) -> Result<Vec<(f64, f64)>, SimError> {
+    pub fn lines(self) -> Result<Vec<(f64, f64)>, PhysicsError> {
         match self {
             Beam::Mono16_8 => Ok(vec![(16.8, 1.0)]),
             Beam::MoMo30 => {
                 let mut lines = Vec::new();
                 for (n, row) in SPECTRUM_CSV.lines().enumerate().skip(1) {
-                    let bad = || SimError::Table { table: "tg195 spectrum", line: n + 1, problem: row.to_string() };
+                    let bad = || PhysicsError::Table { table: "tg195 spectrum", line: n + 1, problem: row.to_string() };
                     let mut f = row.split(',').map(|v| v.trim().parse::<f64>());
                     let (Some(Ok(centre)), Some(Ok(weight))) = (f.next(), f.next()) else { return Err(bad()) };
                     for k in 0..5 {
@@ -110,10 +110,10 @@ pub struct Phantom {
 impl Phantom {
     /// Voxelises the breast at `voxel_mm` (which must divide 1 mm into a whole number of voxels, so every
     /// surface and VOI face lies on a voxel face).
-    pub fn new(voxel_mm: f64) -> Result<Self, SimError> {
+    pub fn new(voxel_mm: f64) -> Result<Self, PhysicsError> {
         let per_mm = 1.0 / voxel_mm;
         if !(voxel_mm > 0.0 && voxel_mm <= 1.0 && (per_mm - per_mm.round()).abs() < 1e-9) {
-            return Err(SimError::invalid("tg195 voxel_mm", format!("must be 1/n mm, got {voxel_mm}")));
+            return Err(PhysicsError::invalid("tg195 voxel_mm", format!("must be 1/n mm, got {voxel_mm}")));
         }
         let (nx, ny, nz) =
             ((200.0 * per_mm).round() as usize, (100.0 * per_mm).round() as usize, (50.0 * per_mm).round() as usize);
@@ -157,12 +157,12 @@ impl Phantom {
 }
 
 /// The breast tissue of Case 3: 20 % glandular by weight at 0.952 g/cm^3.
-pub fn breast_tissue() -> Result<McMaterial, SimError> {
+pub fn breast_tissue() -> Result<McMaterial, PhysicsError> {
     McMaterial::mixture("tg195_breast_20", &[("glandular", 0.2), ("adipose", 0.8)], 0.952)
 }
 
 /// The Case 3 scene around `phantom`.
-pub fn scene(phantom: &Phantom) -> Result<McScene<'_>, SimError> {
+pub fn scene(phantom: &Phantom) -> Result<McScene<'_>, PhysicsError> {
     let world = Aabb::new([-400.0, -400.0, -300.0], [400.0, 400.0, 700.0])?;
     let pmma = McMaterial::named("pmma")?;
     let mut scene = McScene::new(world, McMaterial::named("air")?)
@@ -180,7 +180,7 @@ pub fn scene(phantom: &Phantom) -> Result<McScene<'_>, SimError> {
 }
 
 /// The Case 3 source for `mode` and `beam`.
-pub fn source(mode: Mode, beam: Beam) -> Result<McSource, SimError> {
+pub fn source(mode: Mode, beam: Beam) -> Result<McSource, PhysicsError> {
     let angle = match mode {
         Mode::Radiography => 0.0f64,
         Mode::Tomosynthesis => 15.0f64.to_radians(),
@@ -202,11 +202,11 @@ pub struct ReferenceRow {
 }
 
 /// The reference rows for one mode and beam.
-pub fn reference(mode: Mode, beam: Beam) -> Result<Vec<ReferenceRow>, SimError> {
+pub fn reference(mode: Mode, beam: Beam) -> Result<Vec<ReferenceRow>, PhysicsError> {
     let mut rows = Vec::new();
     for (n, line) in REFERENCE_CSV.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let bad = |p: &str| SimError::Table { table: "tg195 reference", line: n + 1, problem: p.to_string() };
+        let bad = |p: &str| PhysicsError::Table { table: "tg195 reference", line: n + 1, problem: p.to_string() };
         if f.len() < 8 {
             return Err(bad("expected at least 8 columns"));
         }
@@ -220,7 +220,7 @@ pub fn reference(mode: Mode, beam: Beam) -> Result<Vec<ReferenceRow>, SimError> 
         rows.push(ReferenceRow { volume: f[2].to_string(), codes_ev, mean_ev: codes_ev.iter().sum::<f64>() / 4.0 });
     }
     if rows.len() != 8 {
-        return Err(SimError::invalid(
+        return Err(PhysicsError::invalid(
             "tg195 reference",
             format!("expected 8 rows for {mode:?} {beam:?}, found {}", rows.len()),
         ));
@@ -242,7 +242,12 @@ pub struct ComparisonRow {
 }
 
 /// Runs Case 3 for one mode and beam and compares it with the reference codes.
-pub fn compare(phantom: &Phantom, mode: Mode, beam: Beam, config: &McConfig) -> Result<Vec<ComparisonRow>, SimError> {
+pub fn compare(
+    phantom: &Phantom,
+    mode: Mode,
+    beam: Beam,
+    config: &McConfig,
+) -> Result<Vec<ComparisonRow>, PhysicsError> {
     let scene = scene(phantom)?;
     let result = super::run(&scene, &source(mode, beam)?, config)?;
     reference(mode, beam)?
@@ -253,7 +258,7 @@ pub fn compare(phantom: &Phantom, mode: Mode, beam: Beam, config: &McConfig) -> 
             } else {
                 result
                     .scoring_box(&r.volume)
-                    .ok_or_else(|| SimError::invalid("tg195", format!("no scoring box {}", r.volume)))?
+                    .ok_or_else(|| PhysicsError::invalid("tg195", format!("no scoring box {}", r.volume)))?
             };
             let ours_ev = kev.scaled(1e3);
             let difference_pct = 100.0 * (ours_ev.mean / r.mean_ev - 1.0);

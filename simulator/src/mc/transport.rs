@@ -9,7 +9,7 @@ use super::material::{ENERGY_MIN_KEV, grid_position};
 use super::scene::{MAX_MASKS, McScene, Region};
 use super::source::McSource;
 use super::{MAX_SLOTS, McConfig};
-use crate::error::SimError;
+use crate::error::PhysicsError;
 
 /// Step past a boundary so the next point is located on its far side, mm.
 const NUDGE_MM: f64 = 1e-7;
@@ -218,7 +218,7 @@ pub(crate) fn run_batches(
     scene: &McScene<'_>,
     source: &McSource,
     config: &McConfig,
-) -> Result<Vec<BatchTally>, SimError> {
+) -> Result<Vec<BatchTally>, PhysicsError> {
     config.validate()?;
     source.validate(scene)?;
     let transport = Transport { scene, source };

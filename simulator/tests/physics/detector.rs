@@ -4,7 +4,7 @@ use std::f64::consts::PI;
 
 use tomolab_hal::{DetectorGeometry, DetectorMaterial, Target, Vec3, ViewPose};
 use tomolab_simulator::{
-    ConversionMtf, DetectorModel, FilterLayer, MaterialMap, ProjectedImage, Projector, ProjectorConfig, Spectrum,
+    ConversionMtf, DetectorModel, FilterLayer, MaterialMap, ProjectedImage, RayTracer, RayTracerConfig, Spectrum,
     VolumeView,
 };
 
@@ -32,11 +32,11 @@ fn pose(pitch: f64) -> ViewPose {
 fn flat_field(cols: usize, rows: usize, mas: f64) -> ProjectedImage {
     let labels = [0u8];
     let vol = VolumeView { nx: 1, ny: 1, nz: 1, voxel_mm: 1.0, origin_mm: [0.0, 0.0, 100.0], labels: &labels };
-    let filters = [FilterLayer::new("Rh", 0.05).unwrap(), FilterLayer::new("Be", 1.0).unwrap()];
+    let filters = [FilterLayer::named("Rh", 0.05).unwrap(), FilterLayer::named("Be", 1.0).unwrap()];
     let spectrum = Spectrum::new(Target::W, 28.0, &filters, 1000.0).unwrap();
     let det = detector(cols, rows, 0.085);
     let p =
-        Projector::new(vol, MaterialMap::from_names([]).unwrap(), &spectrum, &det, ProjectorConfig::default()).unwrap();
+        RayTracer::new(vol, MaterialMap::from_names([]).unwrap(), &spectrum, &det, RayTracerConfig::default()).unwrap();
     p.project(&[pose(0.085)], mas).unwrap()
 }
 
@@ -213,23 +213,23 @@ fn focal_spot_and_motion_blur_widen_a_wire_image() {
     }
     let vol = VolumeView { nx, ny, nz, voxel_mm: v, origin_mm: [-1.0, -0.1, 200.0], labels: &labels };
     let map = MaterialMap::from_names([(1, "hydroxyapatite")]).unwrap();
-    let spectrum = Spectrum::new(Target::W, 28.0, &[FilterLayer::new("Rh", 0.05).unwrap()], 1000.0).unwrap();
+    let spectrum = Spectrum::new(Target::W, 28.0, &[FilterLayer::named("Rh", 0.05).unwrap()], 1000.0).unwrap();
     let det = detector(80, 1, 0.05);
-    let width = |cfg: ProjectorConfig, poses: &[ViewPose]| {
-        let p = Projector::new(vol, map.clone(), &spectrum, &det, cfg).unwrap();
+    let width = |cfg: RayTracerConfig, poses: &[ViewPose]| {
+        let p = RayTracer::new(vol, map.clone(), &spectrum, &det, cfg).unwrap();
         let img = p.project(poses, 1.0).unwrap();
         let max = img.energy_kev.iter().cloned().fold(0.0, f64::max);
         // Width of the shadow: pixels darker than 99 % of the open field.
         img.energy_kev.iter().filter(|e| **e < 0.99 * max).count()
     };
-    let sharp = width(ProjectorConfig::default(), &[pose(0.05)]);
+    let sharp = width(RayTracerConfig::default(), &[pose(0.05)]);
     let spot = width(
-        ProjectorConfig { focal_spot_mm: 0.6, focal_spot_samples: 6, ..ProjectorConfig::default() },
+        RayTracerConfig { focal_spot_mm: 0.6, focal_spot_samples: 6, ..RayTracerConfig::default() },
         &[pose(0.05)],
     );
     let moving: Vec<ViewPose> =
         (0..5).map(|i| ViewPose { source_mm: Vec3::new(-2.0 + i as f64, 0.0, 650.0), ..pose(0.05) }).collect();
-    let motion = width(ProjectorConfig::default(), &moving);
+    let motion = width(RayTracerConfig::default(), &moving);
     println!("wire shadow width (pixels): sharp {sharp}, 0.6 mm focal spot {spot}, 4 mm source travel {motion}");
     assert!(spot > sharp && motion > sharp, "{sharp} {spot} {motion}");
 }

@@ -11,9 +11,9 @@ use tomolab_simulator::{FilterLayer, ScatterModel};
 
 fn w_rh_28(breast: &StandardBreast, angle: f64, histories: u64) -> StandardViewDose {
     let layers = [
-        FilterLayer::new("Be", 1.0).unwrap(),
-        FilterLayer::new("Rh", 0.05).unwrap(),
-        FilterLayer::new("pmma", 2.5).unwrap(),
+        FilterLayer::named("Be", 1.0).unwrap(),
+        FilterLayer::named("Rh", 0.05).unwrap(),
+        FilterLayer::named("pmma", 2.5).unwrap(),
     ];
     let beam = ViewBeam::new(&reference_arc(), angle, Target::W, 28.0, &layers, breast.top_mm()).unwrap();
     standard_view_dose(breast, &beam, &McConfig { histories, batches: 16, seed: 21, stream_offset: 0 }).unwrap()
@@ -118,7 +118,7 @@ fn phantom_glandularity_is_the_glandular_weight_fraction_of_its_tissue() {
     let mut materials = MaterialTable::breast();
     materials.set(16, Material::Lesion, "object 0 (mass)");
     let volume = LabelVolume::new(grid, labels.clone()).unwrap();
-    let fixed = [FilterLayer::new("Be", 1.0).unwrap()];
+    let fixed = [FilterLayer::named("Be", 1.0).unwrap()];
     let arc = reference_arc();
     let dose = PhantomDose { volume: &volume, materials: &materials, arc: &arc, fixed_layers: &fixed };
     let (adipose, glandular) = (

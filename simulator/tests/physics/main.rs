@@ -8,5 +8,5 @@ mod detector;
 mod device;
 mod dose;
 mod mc;
-mod projector;
+mod ray_tracer;
 mod spectrum;

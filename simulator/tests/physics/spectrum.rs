@@ -5,7 +5,7 @@ use tomolab_hal::Target;
 use tomolab_simulator::{FilterLayer, Spectrum, material};
 
 fn spectrum(target: Target, kvp: f64, stack: &[(&str, f64)]) -> Spectrum {
-    let layers: Vec<FilterLayer> = stack.iter().map(|(m, t)| FilterLayer::new(m, *t).unwrap()).collect();
+    let layers: Vec<FilterLayer> = stack.iter().map(|(m, t)| FilterLayer::named(m, *t).unwrap()).collect();
     Spectrum::new(target, kvp, &layers, 1000.0).unwrap()
 }
 
@@ -129,7 +129,7 @@ fn check_ptb_beam(
     added: (&str, f64),
     recorded: f64,
 ) {
-    let filter = FilterLayer::new(added.0, added.1).unwrap();
+    let filter = FilterLayer::named(added.0, added.1).unwrap();
     let reference = measured_hvl(&ptb_bins(file, kvp), &filter);
     assert!((reference / recorded - 1.0).abs() < 2e-3, "{label}: PTB spectrum gives {reference:.4}, CSV {recorded}");
     let mut stack = window.to_vec();

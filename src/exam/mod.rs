@@ -1,0 +1,21 @@
+//! A simulated exam end to end: phantom, simulated unit, AEC, sequencer, and what it leaves on disk.
+//!
+//! - [`config`]: [`ExamConfig`], every knob, `exam.toml` and its validation;
+//! - [`prepare`]: the configuration built into an [`ExamProtocol`] and, for a simulated exam, the
+//!   [`PreparedExam`]'s simulated unit;
+//! - [`protocol`]: the exam as a value, `protocol.run(&mut unit, &clock)` on any [`tomolab_hal::Unit`];
+//! - [`outputs`]: the bundle, previews, ground truth, summary and dose report on disk.
+
+pub mod config;
+pub mod outputs;
+pub mod prepare;
+pub mod protocol;
+
+pub use config::{
+    ConfigError, ExamConfig, GeometryOverrides, MAX_HISTORIES_PER_VIEW, MAX_MEMORY_BYTES, MAX_PITCH_MM, MAX_SECONDS,
+    MAX_VIEWS, MIN_PITCH_MM, PhysicsConfig, Resolution, ResourceEstimate, SafetyConfig, TechniqueConfig,
+    parse_resolution,
+};
+pub use outputs::write_outputs;
+pub use prepare::{PreparedExam, prepare_exam, prepare_protocol, run_exam};
+pub use protocol::{ExamDose, ExamOutcome, ExamProtocol, ExamSummary};
