@@ -2,9 +2,7 @@
 
 use std::process::Command;
 
-fn tomolab(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tomolab")).args(args).output().expect("run tomolab")
-}
+use crate::support::tomolab;
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = tomolab(args);

@@ -6,37 +6,20 @@
 use tomolab::exam::{ExamConfig, Resolution, TechniqueConfig, run_exam, write_outputs};
 use tomolab_hal::technique::{FilterMaterial, Target};
 use tomolab_hal::{Acquisition, PresetName, Vec3};
-use tomolab_phantom::{CalcMaterial, LesionSpec};
+use tomolab_phantom::truth::ObjectSize;
+use tomolab_phantom::{CalcMaterial, LesionSpec, ObjectKind};
+
+use crate::support::small_exam;
 
 /// A small, quick exam: 3 views over the wide arc, 0.3 mm pixels, 0.25 mm voxels, a 30 mm breast.
 fn small(lesions: bool, noise: bool) -> ExamConfig {
-    let mut c = ExamConfig::defaults(PresetName::WideAngle, Resolution::Fast);
-    c.geometry.views = Some(3);
-    c.geometry.detector_pitch_mm = Some(0.3);
-    c.phantom.thickness_mm = 30.0;
-    c.phantom.chest_wall_width_mm = 100.0;
-    c.phantom.nipple_distance_mm = 60.0;
-    c.phantom.voxel_mm = 0.25;
-    c.phantom.lesions = if lesions {
-        vec![
+    let mut c = small_exam(3, noise);
+    if lesions {
+        c.phantom.lesions = vec![
             LesionSpec::spiculated(8.0, 10, 4.0).at([-15.0, 30.0, 36.0]),
             LesionSpec::calcifications(5, 0.45, 0.5, 10.0, CalcMaterial::default()).at([15.0, 30.0, 38.0]),
-        ]
-    } else {
-        Vec::new()
-    };
-    // Mostly fat, so a lesion adds the same attenuation wherever it displaces tissue and its projected
-    // centre is not pulled toward the fatty side of the texture.
-    c.phantom.glandular_fraction = 0.05;
-    c.physics.noise = noise;
-    c.physics.scatter = noise;
-    c.technique = TechniqueConfig::Manual {
-        target: Target::W,
-        filter: FilterMaterial::Rh,
-        filter_mm: 0.05,
-        kvp: 28.0,
-        mas_per_view: 2.0,
-    };
+        ];
+    }
     c
 }
 
@@ -60,21 +43,14 @@ fn lesions_appear_where_truth_and_poses_predict() {
     assert!(acq.is_complete());
     let det = acq.meta.detector;
     let mut points: Vec<(&str, Vec3)> = Vec::new();
+    let centre = |c: [f64; 3]| Vec3::new(c[0], c[1], c[2]);
     for object in &with.truth.objects {
-        let json = serde_json::to_value(object).unwrap();
-        let c = &json["centre_mm"];
-        let centre = Vec3::new(c[0].as_f64().unwrap(), c[1].as_f64().unwrap(), c[2].as_f64().unwrap());
-        match json["kind"].as_str().unwrap() {
-            "spiculated_mass" => points.push(("mass", centre)),
-            _ => {
-                for calc in json["size"]["calcifications"].as_array().unwrap() {
-                    let c = &calc["centre_mm"];
-                    points.push((
-                        "calcification",
-                        Vec3::new(c[0].as_f64().unwrap(), c[1].as_f64().unwrap(), c[2].as_f64().unwrap()),
-                    ));
-                }
+        match (object.kind, &object.size) {
+            (ObjectKind::SpiculatedMass, _) => points.push(("mass", centre(object.centre_mm))),
+            (_, ObjectSize::Cluster { calcifications, .. }) => {
+                points.extend(calcifications.iter().map(|c| ("calcification", centre(c.centre_mm))));
             }
+            (kind, _) => panic!("unexpected object {kind:?} in the ground truth"),
         }
     }
     assert!(points.len() >= 6);

@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::tomolab;
+
 /// A quick exam: a 30 mm breast without lesions, 0.6 mm pixels, 0.5 mm voxels, no noise, manual technique.
 fn small_toml(views: usize, extra: &str) -> String {
     format!(
@@ -20,10 +22,6 @@ fn write_config(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()
-}
-
-fn tomolab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tomolab")).args(args).output().expect("run tomolab")
 }
 
 fn code(out: &Output) -> i32 {

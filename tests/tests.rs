@@ -6,3 +6,4 @@ mod cli;
 mod exam;
 mod exam_cli;
 mod exam_config;
+mod support;

@@ -72,8 +72,9 @@ pub struct UnknownPreset(pub String);
 
 impl core::str::FromStr for PresetName {
     type Err = UnknownPreset;
+    /// Case-insensitive: `Wide-Angle` is `wide-angle`.
     fn from_str(s: &str) -> Result<Self, UnknownPreset> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| UnknownPreset(s.to_owned()))
+        Self::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| UnknownPreset(s.to_owned()))
     }
 }
 

@@ -114,7 +114,7 @@ fn positive(field: &str, v: f64) -> Result<()> {
 }
 
 impl ReconConfig {
-    /// Checks every setting the algorithm uses; the error names the field (`recon.<field>`).
+    /// Checks every setting the chosen algorithm uses; the error names the field (`recon.<field>`).
     pub fn validate(&self) -> Result<()> {
         if let Some(t) = self.crop_threshold {
             if !t.is_finite() {
@@ -124,14 +124,19 @@ impl ReconConfig {
         if let Some(v) = self.voxel_mm {
             positive("recon.voxel_mm", v)?;
         }
-        positive("recon.slice_mm", self.slice_mm)?;
-        if let Some(t) = self.thickness_mm {
-            positive("recon.thickness_mm", t)?;
+        if self.algorithm != Algorithm::Fdk {
+            // The tomosynthesis slab (FDK's grid is the CT cube around the isocentre).
+            positive("recon.slice_mm", self.slice_mm)?;
+            if let Some(t) = self.thickness_mm {
+                positive("recon.thickness_mm", t)?;
+            }
+            if !self.support_height_mm.is_finite() {
+                return Err(invalid("recon.support_height_mm", "must be finite"));
+            }
         }
-        if !self.support_height_mm.is_finite() {
-            return Err(invalid("recon.support_height_mm", "must be finite"));
+        if matches!(self.algorithm, Algorithm::Fbp | Algorithm::Fdk) {
+            positive("recon.cutoff", self.cutoff)?;
         }
-        positive("recon.cutoff", self.cutoff)?;
         if !(self.slice_thickness_cutoff.is_finite() && self.slice_thickness_cutoff >= 0.0) {
             return Err(invalid(
                 "recon.slice_thickness_cutoff",

@@ -12,7 +12,7 @@ use tomolab_hal::PresetName;
 #[derive(Debug, clap::Args)]
 pub struct ExamArgs {
     /// Scanner preset (overrides the config file).
-    #[arg(long, value_parser = parse_preset)]
+    #[arg(long)]
     preset: Option<PresetName>,
     /// Seed of every random draw (overrides the config file).
     #[arg(long)]
@@ -21,7 +21,7 @@ pub struct ExamArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Simulation fidelity: `fast` (binned detector, 0.25 mm phantom) or `clinical` (native pixels, 0.1 mm).
-    #[arg(long, value_parser = parse_resolution)]
+    #[arg(long, value_enum, ignore_case = true)]
     resolution: Option<Resolution>,
     /// Output directory: new or empty (or see --overwrite and --resume). Each view is streamed into
     /// OUT/acquisition as it arrives, so an interrupted exam leaves a partial bundle.
@@ -55,14 +55,6 @@ pub struct ExamArgs {
     /// config and seed, or real hardware).
     #[arg(long, value_name = "SPEC")]
     device: Option<tomolab_firmware_bridge::host::backend::Endpoints>,
-}
-
-fn parse_resolution(s: &str) -> Result<Resolution, String> {
-    tomolab::exam::parse_resolution(s)
-}
-
-fn parse_preset(s: &str) -> Result<PresetName, String> {
-    s.to_ascii_lowercase().parse().map_err(|e: tomolab_hal::presets::UnknownPreset| e.to_string())
 }
 
 /// What `tomolab exam` leaves in OUT: everything else there is someone else's and is never touched.

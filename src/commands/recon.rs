@@ -83,7 +83,8 @@ impl ReconArgs {
             support_height_mm: self.support_height_mm,
             window: self.window,
             cutoff: self.cutoff,
-            slice_thickness_cutoff: self.slice_thickness_cutoff,
+            // As before: any value that is not positive disables it.
+            slice_thickness_cutoff: if self.slice_thickness_cutoff > 0.0 { self.slice_thickness_cutoff } else { 0.0 },
             iterations: self.iterations,
             subsets: self.subsets,
             relaxation: self.relaxation,

@@ -10,7 +10,7 @@ use tomolab_simulator::device::FaultPlan;
 use tomolab_simulator::dose::PhantomDoseConfig;
 
 /// How finely the exam is simulated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// Detector read out 4x4-binned (0.34 mm on the wide-angle panel), 0.25 mm phantom voxels, no motion
@@ -405,12 +405,9 @@ fn check(key: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), ConfigEr
 }
 
 /// Parses a resolution name, case-insensitively.
-pub fn parse_resolution(s: &str) -> Result<Resolution, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "fast" => Ok(Resolution::Fast),
-        "clinical" => Ok(Resolution::Clinical),
-        _ => Err(format!("`{s}` is not a resolution; use fast or clinical")),
-    }
+fn parse_resolution(s: &str) -> Result<Resolution, String> {
+    <Resolution as clap::ValueEnum>::from_str(s, true)
+        .map_err(|_| format!("`{s}` is not a resolution; use fast or clinical"))
 }
 
 /// From serde's "unknown variant `given`, expected one of `A`, `B`" (or "expected `A` or `B`"), the given

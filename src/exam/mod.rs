@@ -14,7 +14,6 @@ pub mod protocol;
 pub use config::{
     ConfigError, ExamConfig, GeometryOverrides, MAX_HISTORIES_PER_VIEW, MAX_MEMORY_BYTES, MAX_PITCH_MM, MAX_SECONDS,
     MAX_VIEWS, MIN_PITCH_MM, PhysicsConfig, Resolution, ResourceEstimate, SafetyConfig, TechniqueConfig,
-    parse_resolution,
 };
 pub use outputs::write_outputs;
 pub use prepare::{PreparedExam, prepare_exam, prepare_protocol, run_exam};
