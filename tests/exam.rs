@@ -8,8 +8,9 @@ use tomolab_hal::technique::{FilterMaterial, Target};
 use tomolab_hal::{Acquisition, PresetName, Vec3};
 use tomolab_phantom::truth::ObjectSize;
 use tomolab_phantom::{CalcMaterial, LesionSpec, ObjectKind};
+use tomolab_recon::{DefectRepair, PreprocessOptions};
 
-use crate::support::small_exam;
+use crate::support::{small_exam, tomolab};
 
 /// A small, quick exam: 3 views over the wide arc, 0.3 mm pixels, 0.25 mm voxels, a 30 mm breast.
 fn small(lesions: bool, noise: bool) -> ExamConfig {
@@ -23,16 +24,12 @@ fn small(lesions: bool, noise: bool) -> ExamConfig {
     c
 }
 
+/// The line integrals of view `k` (recon's preprocessing, without defect repair).
 fn line_integrals(acq: &Acquisition, k: usize) -> Vec<f64> {
-    let (dark, flood) = (acq.dark.as_ref().unwrap(), acq.flood.as_ref().unwrap());
-    let mas = acq.meta.views[k].exposure.mas.get();
-    acq.frames[k]
-        .data
-        .iter()
-        .zip(&dark.data)
-        .zip(&flood.data)
-        .map(|((&v, &d), &f)| -((f64::from(v) - f64::from(d)).max(1e-6) / (f64::from(f) * mas)).ln())
-        .collect()
+    let options = PreprocessOptions { defects: DefectRepair::None, ..PreprocessOptions::default() };
+    let p = tomolab_recon::line_integrals(acq, &options).unwrap();
+    let n = p.detector.pixel_count();
+    p.data[k * n..(k + 1) * n].iter().map(|&v| f64::from(v)).collect()
 }
 
 #[test]
@@ -248,4 +245,24 @@ fn sequencer_refuses_a_plan_over_the_dose_budget() {
     c.safety.dose_budget_mgd = 3.0;
     manual_mas(&mut c, 2.0);
     assert!(run_exam(&c, None).unwrap().acquisition.frames.len() == 3);
+}
+
+/// The exam reconstructs in memory from the acquisition it just made; `tomolab recon` on the bundle it saved
+/// gives the same volume bit for bit (issue 16: no re-parsed command line, no reload from disk).
+#[test]
+fn exam_reconstruction_in_memory_equals_tomolab_recon_on_the_saved_bundle() {
+    let config = small(true, true);
+    let outcome = run_exam(&config, None).unwrap();
+    let memory = tomolab_recon::reconstruct(&outcome.acquisition, &config.recon).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_outputs(&outcome, dir.path()).unwrap();
+    let (bundle, out) = (dir.path().join("acquisition"), dir.path().join("recon-cli"));
+    let support = config.recon.support_height_mm.to_string();
+    let args = ["recon", bundle.to_str().unwrap(), "--out", out.to_str().unwrap(), "--support-height-mm", &support];
+    let o = tomolab(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved = tomolab_recon::io::read_nrrd(&out.join("volume.nrrd")).unwrap();
+    assert_eq!(saved.geometry, memory.volume.geometry);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert!(bits(&saved.data) == bits(&memory.volume.data), "the volumes differ");
 }

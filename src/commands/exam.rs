@@ -57,6 +57,9 @@ pub struct ExamArgs {
     device: Option<tomolab_firmware_bridge::host::backend::Endpoints>,
 }
 
+/// Slice previews the exam's reconstruction writes.
+const RECON_PREVIEWS: usize = 5;
+
 /// What `tomolab exam` leaves in OUT: everything else there is someone else's and is never touched.
 const OWN_ENTRIES: [&str; 8] =
     ["acquisition", "ground_truth.json", "summary.json", "previews", "recon", "dose.json", "dose.svg", "exam.toml"];
@@ -317,9 +320,11 @@ fn finish(
         None
     } else {
         bar.set_message("reconstructing");
-        let recon_args =
-            super::recon::default_fbp(&dir.join("acquisition"), &dir.join("recon"), config.phantom.support_height_mm)?;
-        Some(super::recon::execute(&recon_args).context("reconstructing the exam")?)
+        // In memory, from the acquisition just made; the same as `tomolab recon` on the saved bundle.
+        let acq = &outcome.acquisition;
+        let recon = tomolab_recon::reconstruct(acq, &config.recon).context("reconstructing the exam")?;
+        let (out, bundle) = (dir.join("recon"), dir.join("acquisition"));
+        Some(super::recon::write_and_report(&out, &recon, &acq.meta, &bundle, RECON_PREVIEWS)?)
     };
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();

@@ -4,11 +4,12 @@
 //! map to 1/mm is in each page's description and in `recon.json`), `previews/slice_NNN.png`,
 //! `synthetic2d.png`, and `recon.json` (grid, options, timings).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use tomolab_hal::AcquisitionMeta;
 use tomolab_recon::io::writers::{standard_writers, write_all};
-use tomolab_recon::{Algorithm, KernelPath, Normalisation, ReconConfig, Window, reconstruct};
+use tomolab_recon::{Algorithm, KernelPath, Normalisation, ReconConfig, Reconstruction, Window, reconstruct};
 
 /// Arguments of `tomolab recon`.
 #[derive(Debug, clap::Args)]
@@ -102,29 +103,6 @@ pub fn run(args: &ReconArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The arguments `tomolab recon ACQUISITION --out OUT --support-height-mm H` would give: the default FBP.
-pub fn default_fbp(
-    acquisition: &std::path::Path,
-    out: &std::path::Path,
-    support_height_mm: f64,
-) -> anyhow::Result<ReconArgs> {
-    #[derive(clap::Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: ReconArgs,
-    }
-    let support = support_height_mm.to_string();
-    let argv = [
-        std::ffi::OsStr::new("recon"),
-        acquisition.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--support-height-mm".as_ref(),
-        support.as_ref(),
-    ];
-    Ok(<Wrapper as clap::Parser>::try_parse_from(argv)?.args)
-}
-
 /// Refuses an `--out` that exists, is not empty and holds no earlier reconstruction (`recon.json`).
 fn check_out(out: &std::path::Path) -> anyhow::Result<()> {
     if !out.exists() {
@@ -152,8 +130,20 @@ pub fn execute(args: &ReconArgs) -> anyhow::Result<String> {
         eprintln!("warning: the acquisition is incomplete ({:?}); reconstructing the views it has", acq.meta.status);
     }
     let recon = reconstruct(&acq, &args.config())?;
-    let source = args.acquisition.display().to_string();
-    write_all(&args.out, &recon, &acq.meta, &standard_writers(&source, args.previews))?;
+    write_and_report(&args.out, &recon, &acq.meta, &args.acquisition, args.previews)
+}
+
+/// Writes a reconstruction of the bundle in `acquisition` with the standard writers (`previews` slice
+/// previews) into `out`; returns the one-line report.
+pub fn write_and_report(
+    out: &Path,
+    recon: &Reconstruction,
+    meta: &AcquisitionMeta,
+    acquisition: &Path,
+    previews: usize,
+) -> anyhow::Result<String> {
+    let source = acquisition.display().to_string();
+    write_all(out, recon, meta, &standard_writers(&source, previews))?;
     let g = recon.geometry();
     Ok(format!(
         "{:?}: {} views -> {}x{}x{} voxels of {:.3}x{:.3}x{:.3} mm in {:.2} s; wrote {}\n",
@@ -166,6 +156,6 @@ pub fn execute(args: &ReconArgs) -> anyhow::Result<String> {
         g.voxel_mm[1],
         g.voxel_mm[2],
         recon.report.reconstruct_s,
-        args.out.display()
+        out.display()
     ))
 }

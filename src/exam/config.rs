@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tomolab_hal::technique::{FilterMaterial, Target};
 use tomolab_hal::{PresetName, ScanPreset};
 use tomolab_phantom::{BreastParams, CalcMaterial, LesionSpec};
+use tomolab_recon::{ReconConfig, ReconError};
 use tomolab_simulator::device::FaultPlan;
 use tomolab_simulator::dose::PhantomDoseConfig;
 
@@ -115,6 +116,9 @@ pub struct ExamConfig {
     pub faults: FaultPlan,
     /// Monte Carlo of the dose report.
     pub dose: PhantomDoseConfig,
+    /// The reconstruction after the exam (`[recon]`, any key of [`ReconConfig`]); its `support_height_mm`
+    /// follows `phantom.support_height_mm` unless given.
+    pub recon: ReconConfig,
 }
 
 impl ExamConfig {
@@ -139,12 +143,13 @@ impl ExamConfig {
             seed: 1,
             resolution,
             geometry: GeometryOverrides::default(),
-            phantom,
             technique: TechniqueConfig::Aec { preshot_mas: 2.0, target_counts: 8000.0, fatty_glandular_max: 0.1 },
             physics: PhysicsConfig { scatter: true, noise: true, window_be_mm: 1.0, paddle_pmma_mm: 2.5 },
             safety: SafetyConfig { compression_force_n: 100.0, dose_budget_mgd: 3.0 },
             faults: FaultPlan::default(),
             dose: PhantomDoseConfig::default(),
+            recon: ReconConfig { support_height_mm: phantom.support_height_mm, ..ReconConfig::default() },
+            phantom,
         }
     }
 
@@ -185,6 +190,8 @@ impl ExamConfig {
             // A technique table replaces the default whole: its fields depend on its mode.
             merged.remove("technique");
         }
+        let support_given =
+            user.get("recon").and_then(toml::Value::as_table).is_some_and(|r| r.contains_key("support_height_mm"));
         merge(&mut merged, user);
         // Enum values are case-insensitive: on "unknown variant `x`, expected one of `X`, ..." put the
         // canonical spelling in and try again (bounded: each round fixes one distinct value).
@@ -219,7 +226,10 @@ impl ExamConfig {
             }
         }
         let config = config.ok_or_else(|| ConfigError::new("exam.toml", "too many enum values to normalise"))?;
-        let config = Self { preset, resolution, ..config };
+        let mut config = Self { preset, resolution, ..config };
+        if !support_given {
+            config.recon.support_height_mm = config.phantom.support_height_mm;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -281,6 +291,13 @@ impl ExamConfig {
             ));
         }
         self.phantom.validate().map_err(|e| ConfigError::new("phantom", e))?;
+        // Every number of [recon] is finite, including those the chosen algorithm does not read.
+        let recon = toml::Value::try_from(self.recon).map_err(|e| ConfigError::new("recon", e))?;
+        finite_numbers("recon", &recon)?;
+        self.recon.validate().map_err(|e| match e {
+            ReconError::Invalid { field, problem } => ConfigError::new(&field, problem),
+            other => ConfigError::new("recon", other),
+        })?;
         Ok(())
     }
 
@@ -395,6 +412,16 @@ impl core::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Refuses a NaN or infinite number anywhere in `value`, naming its key.
+fn finite_numbers(key: &str, value: &toml::Value) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::Float(f) if !f.is_finite() => Err(ConfigError::new(key, format!("{f} is not a finite number"))),
+        toml::Value::Table(t) => t.iter().try_for_each(|(k, v)| finite_numbers(&format!("{key}.{k}"), v)),
+        toml::Value::Array(a) => a.iter().try_for_each(|v| finite_numbers(key, v)),
+        _ => Ok(()),
+    }
+}
 
 fn check(key: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<(), ConfigError> {
     if v.is_finite() && (lo..=hi).contains(&v) {

@@ -21,14 +21,14 @@ pub fn write_outputs(outcome: &ExamOutcome, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Log-scaled 8-bit preview of line integrals, or of raw counts when calibration is missing.
-fn preview(
+/// Line integrals of one view for its preview, or -ln of the raw counts when calibration is missing.
+fn line_integrals(
     frame: &tomolab_hal::Frame,
     dark: Option<&tomolab_hal::Frame>,
     flood: Option<&tomolab_hal::Frame>,
     mas: f64,
-) -> image::GrayImage {
-    let p: Vec<f32> = frame
+) -> Vec<f32> {
+    frame
         .data
         .iter()
         .enumerate()
@@ -37,23 +37,17 @@ fn preview(
             let f = flood.map_or(1.0, |f| f.data[i] * mas as f32);
             -((v - d).max(1e-3) / f.max(1e-3)).ln()
         })
-        .collect();
-    let mut sorted: Vec<f32> = p.iter().copied().filter(|v| v.is_finite()).collect();
-    sorted.sort_by(f32::total_cmp);
-    let lo = sorted.get(sorted.len() / 100).copied().unwrap_or(0.0);
-    let hi = sorted.get(sorted.len() * 999 / 1000).copied().unwrap_or(1.0).max(lo + 1e-6);
-    // Display convention: attenuation bright, as on a mammogram.
-    image::GrayImage::from_fn(frame.cols as u32, frame.rows as u32, |x, y| {
-        let v = p[y as usize * frame.cols + x as usize];
-        image::Luma([(((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0) as u8])
-    })
+        .collect()
 }
 
+/// One PNG per view with the previews' shared window ([`tomolab_recon::io::write_preview_png`]): attenuation
+/// bright, as on a mammogram.
 fn write_previews(acq: &Acquisition, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     for (k, (frame, view)) in acq.frames.iter().zip(&acq.meta.views).enumerate() {
-        let img = preview(frame, acq.dark.as_ref(), acq.flood.as_ref(), view.exposure.mas.get());
-        img.save(dir.join(format!("view_{k:02}.png"))).with_context(|| format!("writing preview of view {k}"))?;
+        let p = line_integrals(frame, acq.dark.as_ref(), acq.flood.as_ref(), view.exposure.mas.get());
+        tomolab_recon::io::write_preview_png(&dir.join(format!("view_{k:02}.png")), &p, frame.cols, frame.rows)
+            .with_context(|| format!("writing preview of view {k}"))?;
     }
     Ok(())
 }
