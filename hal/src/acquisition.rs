@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::devices::{Compression, Frame};
 use crate::geometry::{ArcGeometry, DetectorGeometry, ViewPose};
-use crate::presets::{Motion, ScanPreset};
+use crate::presets::{Motion, PresetName, ScanPreset};
 use crate::technique::{ExposureRecord, Technique};
 use crate::units::{Degrees, MilliGray, Newtons};
 
@@ -30,7 +30,7 @@ pub enum TechniqueMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExamPlan {
     /// Name of the preset the plan came from (informational).
-    pub preset: String,
+    pub preset: PresetName,
     /// Gantry and detector geometry used to compute each view's pose.
     pub geometry: ArcGeometry,
     /// View angles in acquisition order.
@@ -55,7 +55,7 @@ impl ExamPlan {
     ) -> Result<Self, crate::units::UnitError> {
         let angles = preset.sampling.angles_deg().into_iter().map(Degrees::new).collect::<Result<_, _>>()?;
         Ok(Self {
-            preset: preset.name.to_string(),
+            preset: preset.name,
             geometry: preset.geometry,
             angles,
             motion: preset.motion,
@@ -218,7 +218,7 @@ pub enum ExposurePurpose {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AcquisitionMeta {
     /// The preset the plan came from.
-    pub preset: String,
+    pub preset: PresetName,
     /// How the exam ended.
     pub status: ExamStatus,
     /// The detector grid of every frame.

@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     let meta = AcquisitionMeta {
-        preset: "wide-angle (analytic bead)".into(),
+        preset: tomolab_hal::PresetName::WideAngle,
         status: ExamStatus::Complete,
         detector: det,
         geometry: arc,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
-use tomolab::dose_report::{ViewDose, plot};
+use tomolab::dose_report::{ViewDose, ViewDosePerMas, plot};
 use tomolab_hal::technique::Technique;
 use tomolab_hal::{FocalSpot, Kilovolts, MilliampereSeconds, Milliamperes, PresetName, ScanPreset};
 use tomolab_phantom::MaterialTable;
@@ -93,10 +93,15 @@ pub fn run(args: &DoseArgs) -> anyhow::Result<()> {
         .zip(simulated.per_view)
         .enumerate()
         .map(|(k, (&angle, (hvl, kerma, mgd)))| {
-            let booked = formalism
-                .view(&technique, simulated.thickness_mm, simulated.glandularity, angle)
-                .map_or(f64::NAN, |f| f.mgd_per_mas);
-            row(k, angle, &technique, mas, hvl, kerma, mgd, booked)
+            let per_mas = ViewDosePerMas {
+                hvl_mm_al: hvl,
+                incident_kerma_ugy_per_mas: kerma,
+                mgd_per_mas: mgd,
+                booked_mgd_per_mas: formalism
+                    .view(&technique, simulated.thickness_mm, simulated.glandularity, angle)
+                    .map_or(f64::NAN, |f| f.mgd_per_mas),
+            };
+            ViewDose::new((k, angle, technique.kvp.get()), &technique, mas, &per_mas)
         })
         .collect();
     let out = DoseOutput {
@@ -223,31 +228,6 @@ fn print_table(out_w: &mut impl Write, args: &DoseArgs, out: &DoseOutput, techni
         out.total_mgd_mgy, out.total_std_error_mgy, out.formalism_total_mgd_mgy
     )?;
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    k: usize,
-    angle: f64,
-    technique: &Technique,
-    mas: f64,
-    hvl: f64,
-    kerma_ugy_per_mas: f64,
-    mgd: tomolab_simulator::mc::Estimate,
-    formalism_per_mas: f64,
-) -> ViewDose {
-    ViewDose {
-        view: k,
-        angle_deg: angle,
-        kvp: technique.kvp.get(),
-        beam: format!("{:?}/{:?} {:.3} mm", technique.target, technique.filter.material, technique.filter.thickness_mm),
-        mas,
-        hvl_mm_al: hvl,
-        incident_air_kerma_mgy: kerma_ugy_per_mas * 1e-3 * mas,
-        mgd_mgy: mgd.mean * mas,
-        mgd_std_error_mgy: mgd.std_error * mas,
-        booked_mgd_mgy: formalism_per_mas * mas,
-    }
 }
 
 #[derive(Debug, Serialize)]

@@ -73,7 +73,18 @@ fn build(config: &ExamConfig) -> anyhow::Result<Built> {
     let phantom = Phantom::breast(&params).context("phantom")?;
     let generated = phantom.generate().context("generating the phantom")?;
     let volume = Arc::new(generated.volume);
-    let rc = render_config(config, &preset)?;
+    let mut rc = render_config(config, &preset)?;
+    // The glandularity of the breast actually generated (ligaments count as glandular tissue), the same
+    // figure `tomolab dose --phantom` uses: computed once, for the scatter model and the dose budget alike.
+    let glandularity = PhantomDose {
+        volume: &volume,
+        materials: phantom.materials(),
+        arc: &preset.geometry,
+        fixed_layers: &rc.fixed_layers,
+    }
+    .glandularity()
+    .context("phantom glandularity")?;
+    rc.glandular_fraction = glandularity;
     let dose = exam_dose(config, &preset, &volume, phantom.materials(), &rc)?;
     let renderer = PhysicsRenderer::new(preset.geometry, volume, phantom.materials(), rc)?;
     let full_circle = preset.sampling.is_full_circle();
@@ -105,13 +116,8 @@ fn exam_dose(
         fixed_layers: rc.fixed_layers.clone(),
         support_height_mm: config.phantom.support_height_mm,
     };
-    // The budget's formalism uses the glandularity of the breast actually generated (ligaments count as
-    // glandular tissue), the same figure `tomolab dose --phantom` uses.
-    let glandularity = PhantomDose { volume, materials, arc: &preset.geometry, fixed_layers: &rc.fixed_layers }
-        .glandularity()
-        .context("phantom glandularity")?;
     Ok(ExamDose {
-        budget: BudgetDose::new(formalism, glandularity),
+        budget: BudgetDose::new(formalism, rc.glandular_fraction),
         inputs: DoseInputs {
             volume: Arc::clone(volume),
             materials: materials.clone(),
@@ -232,6 +238,7 @@ fn render_config(config: &ExamConfig, preset: &ScanPreset) -> anyhow::Result<Ren
             Resolution::Fast => 1,
             Resolution::Clinical => 3,
         },
+        // Replaced by the generated phantom's measured glandularity once it exists (see `build`).
         glandular_fraction: config.phantom.glandular_fraction,
         thickness_mm: config.phantom.thickness_mm,
         noise_seed: config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5eed,

@@ -312,7 +312,7 @@ impl Sequencer {
             .unwrap_or(0);
         let mut run = Run {
             meta: AcquisitionMeta {
-                preset: plan.preset.clone(),
+                preset: plan.preset,
                 status: ExamStatus::Complete,
                 detector,
                 geometry,

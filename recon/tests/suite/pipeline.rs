@@ -55,7 +55,7 @@ pub fn bead_acquisition() -> (Acquisition, Vec<f32>) {
         })
         .collect();
     let meta = AcquisitionMeta {
-        preset: "test".into(),
+        preset: tomolab_hal::PresetName::WideAngle,
         status: ExamStatus::Complete,
         detector: det,
         geometry: arc,
