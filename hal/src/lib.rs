@@ -14,7 +14,7 @@
 //! - [`aec`]: automatic exposure control from a pre-shot, driven by a backend-supplied calibration;
 //! - [`sequencer`]: the exam state machine, generic over the device traits, which enforces the safety rules
 //!   whatever the backend does;
-//! - [`unit`]: the five devices of one unit as one type ([`Unit`]), so generic code names one parameter;
+//! - [`unit`](mod@unit): the five devices of one unit as one type ([`Unit`]), so generic code names one parameter;
 //! - `contract` and `mock` (feature `testing`): the behaviour every backend must show, as reusable test
 //!   suites, and an in-memory backend with scripted faults that runs them. A build without the feature does
 //!   not ship them.

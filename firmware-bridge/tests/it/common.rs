@@ -148,3 +148,10 @@ pub fn compress_backend(unit: &MockUnit) {
     use tomolab_hal::CompressionPaddle;
     unit.devices().paddle.compress(Newtons::new(100.0).unwrap()).unwrap();
 }
+
+/// Serving on a new pty and loopback TCP (ports picked by the system), with this device behaviour.
+pub fn loopback_serve(device: DeviceConfig) -> tomolab_firmware_bridge::device::server::ServeConfig {
+    use tomolab_firmware_bridge::device::server::{SerialEndpoint, ServeConfig};
+    let loopback = Some("127.0.0.1:0".parse().expect("loopback address"));
+    ServeConfig { serial: SerialEndpoint::Pty, modbus: loopback, modbus_rtu_over_tcp: None, frames: loopback, device }
+}

@@ -15,7 +15,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use tomolab_firmware_bridge::device::DeviceConfig;
-use tomolab_firmware_bridge::device::server::{SerialEndpoint, ServeConfig, ServerHandle, serve};
+use tomolab_firmware_bridge::device::server::{ServerHandle, serve};
 use tomolab_firmware_bridge::host::backend::{Endpoints, MotionConfig, connect};
 use tomolab_hal::Devices;
 use tomolab_hal::mock::{MockConfig, MockUnit};
@@ -144,13 +144,7 @@ fn run_schedule(kind: ModbusFault, seed: u64, clean: &tomolab_hal::Acquisition) 
     let disabled = Arc::new(AtomicBool::new(true));
     let beams = Arc::new(AtomicU32::new(0));
     let (dis, bm) = (disabled.clone(), beams.clone());
-    let config = ServeConfig {
-        serial: SerialEndpoint::Pty,
-        modbus: Some("127.0.0.1:0".parse().unwrap()),
-        modbus_rtu_over_tcp: None,
-        frames: Some("127.0.0.1:0".parse().unwrap()),
-        device: DeviceConfig { link_timeout: Duration::from_secs(3), ..DeviceConfig::default() },
-    };
+    let config = loopback_serve(DeviceConfig { link_timeout: Duration::from_secs(3), ..DeviceConfig::default() });
     let h = serve(config, move || {
         let d = MockUnit::new(MockConfig::default(), vec![]).devices();
         Devices {

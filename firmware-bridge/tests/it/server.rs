@@ -526,13 +526,7 @@ fn a_backend_panic_makes_the_device_go_safe_and_keep_answering() {
     use wrappers::{PanicOnAwait, WatchedTube};
     let disabled = Arc::new(AtomicBool::new(false));
     let (dis, beams) = (disabled.clone(), Arc::new(AtomicU32::new(0)));
-    let config = ServeConfig {
-        serial: SerialEndpoint::Pty,
-        modbus: Some("127.0.0.1:0".parse().unwrap()),
-        modbus_rtu_over_tcp: None,
-        frames: Some("127.0.0.1:0".parse().unwrap()),
-        device: DeviceConfig { link_timeout: Duration::from_secs(3), ..DeviceConfig::default() },
-    };
+    let config = loopback_serve(DeviceConfig { link_timeout: Duration::from_secs(3), ..DeviceConfig::default() });
     let h = serve(config, move || {
         let d = MockUnit::new(MockConfig::default(), vec![]).devices();
         Devices {
@@ -585,13 +579,7 @@ fn a_bridge_exam_completes_when_one_frame_takes_longer_than_the_link_watchdog() 
     let link = LinkConfig { retries: 1, ..real_link() };
     let budget = link.command_timeout * (link.retries + 1);
     let delay = device.link_timeout.max(budget) + Duration::from_millis(600);
-    let config = ServeConfig {
-        serial: SerialEndpoint::Pty,
-        modbus: Some("127.0.0.1:0".parse().unwrap()),
-        modbus_rtu_over_tcp: None,
-        frames: Some("127.0.0.1:0".parse().unwrap()),
-        device,
-    };
+    let config = loopback_serve(device);
     let h = serve(config, move || {
         let d = MockUnit::new(MockConfig::default(), vec![]).devices();
         Devices {

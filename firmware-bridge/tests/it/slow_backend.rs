@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tomolab_firmware_bridge::device::DeviceConfig;
-use tomolab_firmware_bridge::device::server::{MAX_DEVICE_FAILURES, SerialEndpoint, ServeConfig, ServerHandle, serve};
+use tomolab_firmware_bridge::device::server::{MAX_DEVICE_FAILURES, ServerHandle, serve};
 use tomolab_firmware_bridge::host::backend::{MotionConfig, connect, open_serial};
 use tomolab_firmware_bridge::host::client::LinkConfig;
 use tomolab_firmware_bridge::protocol::message::{HelloAck, Request, caps, code};
@@ -32,13 +32,7 @@ fn slow_server(
 ) -> (ServerHandle, Arc<AtomicBool>, Arc<AtomicU32>) {
     let (disabled, beams) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU32::new(0)));
     let (dis, b) = (disabled.clone(), beams.clone());
-    let config = ServeConfig {
-        serial: SerialEndpoint::Pty,
-        modbus: Some("127.0.0.1:0".parse().unwrap()),
-        modbus_rtu_over_tcp: None,
-        frames: Some("127.0.0.1:0".parse().unwrap()),
-        device,
-    };
+    let config = loopback_serve(device);
     let h = serve(config, move || {
         let d = MockUnit::new(MockConfig::default(), vec![]).devices();
         Devices {
@@ -247,13 +241,7 @@ fn after_max_device_failures_every_request_gets_an_error_naming_the_failure() {
     use tomolab_firmware_bridge::protocol::regs::*;
     let disabled = Arc::new(AtomicBool::new(false));
     let dis = disabled.clone();
-    let config = ServeConfig {
-        serial: SerialEndpoint::Pty,
-        modbus: Some("127.0.0.1:0".parse().unwrap()),
-        modbus_rtu_over_tcp: None,
-        frames: Some("127.0.0.1:0".parse().unwrap()),
-        device: DeviceConfig { link_timeout: Duration::from_secs(3), ..DeviceConfig::default() },
-    };
+    let config = loopback_serve(DeviceConfig { link_timeout: Duration::from_secs(3), ..DeviceConfig::default() });
     let h = serve(config, move || {
         let d = MockUnit::new(MockConfig::default(), vec![]).devices();
         Devices {
