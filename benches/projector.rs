@@ -78,11 +78,13 @@ fn synthetic(width_mm: f64, depth_mm: f64, thickness_mm: f64, voxel_mm: f64, see
 
 fn bench_case(c: &mut Criterion, name: &str, phantom: &Synthetic, detector: DetectorGeometry, samples: usize) {
     let view = VolumeView {
-        nx: phantom.nx,
-        ny: phantom.ny,
-        nz: phantom.nz,
-        voxel_mm: phantom.voxel_mm,
-        origin_mm: phantom.origin_mm,
+        grid: tomolab_phantom::Grid {
+            nx: phantom.nx,
+            ny: phantom.ny,
+            nz: phantom.nz,
+            voxel_mm: phantom.voxel_mm,
+            origin_mm: phantom.origin_mm,
+        },
         labels: &phantom.labels,
     };
     let map =

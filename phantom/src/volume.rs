@@ -153,16 +153,8 @@ impl Grid {
 /// [`MaterialTable`](crate::MaterialTable).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelVolume {
-    /// Voxels along x.
-    pub nx: usize,
-    /// Voxels along y.
-    pub ny: usize,
-    /// Voxels along z.
-    pub nz: usize,
-    /// Edge length of a (cubic) voxel in mm.
-    pub voxel_mm: f64,
-    /// Minimum corner of voxel (0, 0, 0) in mm.
-    pub origin_mm: [f64; 3],
+    /// The voxel grid.
+    pub grid: Grid,
     /// Labels, index `(k * ny + j) * nx + i`.
     pub labels: Vec<u8>,
 }
@@ -195,12 +187,12 @@ impl LabelVolume {
     }
 
     fn from_parts(grid: Grid, labels: Vec<u8>) -> Self {
-        Self { nx: grid.nx, ny: grid.ny, nz: grid.nz, voxel_mm: grid.voxel_mm, origin_mm: grid.origin_mm, labels }
+        Self { grid, labels }
     }
 
     /// The grid of this volume.
     pub fn grid(&self) -> Grid {
-        Grid { nx: self.nx, ny: self.ny, nz: self.nz, voxel_mm: self.voxel_mm, origin_mm: self.origin_mm }
+        self.grid
     }
 
     /// Linear index of voxel `(i, j, k)`.
@@ -233,7 +225,7 @@ impl LabelVolume {
 
     /// The contiguous labels of z slice `k`.
     pub fn slice(&self, k: usize) -> &[u8] {
-        let n = self.nx * self.ny;
+        let n = self.grid.nx * self.grid.ny;
         &self.labels[k * n..(k + 1) * n]
     }
 

@@ -10,12 +10,12 @@ pub fn coarse_breast(glandular_fraction: f64, seed: u64) -> BreastParams {
 
 /// Path length of dense (glandular or ligament) tissue along z, in mm, per (i, j).
 pub fn dense_projection(v: &LabelVolume) -> Vec<f64> {
-    let n = v.nx * v.ny;
+    let n = v.grid.nx * v.grid.ny;
     let mut p = vec![0.0; n];
-    for k in 0..v.nz {
+    for k in 0..v.grid.nz {
         for (q, &l) in p.iter_mut().zip(v.slice(k)) {
             if l == GLANDULAR || l == LIGAMENT {
-                *q += v.voxel_mm;
+                *q += v.grid.voxel_mm;
             }
         }
     }

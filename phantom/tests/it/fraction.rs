@@ -31,9 +31,9 @@ fn glandular_tissue_concentrates_centrally() {
     let o = ph.outline().unwrap();
     let v = ph.generate().unwrap().volume;
     let (mut inner, mut outer) = ((0u64, 0u64), (0u64, 0u64));
-    for k in 0..v.nz {
-        for j in 0..v.ny {
-            for i in 0..v.nx {
+    for k in 0..v.grid.nz {
+        for j in 0..v.grid.ny {
+            for i in 0..v.grid.nx {
                 let l = v.get(i, j, k);
                 if l != ADIPOSE && l != GLANDULAR && l != LIGAMENT {
                     continue;

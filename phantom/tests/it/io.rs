@@ -31,7 +31,7 @@ fn outputs_round_trip() {
         assert_eq!(&table, ph.materials());
         for png in ["slice_central.png", "projection_summed.png"] {
             let img = image::open(out.join(png)).unwrap();
-            assert_eq!((img.width() as usize, img.height() as usize), (vol.nx, vol.ny));
+            assert_eq!((img.width() as usize, img.height() as usize), (vol.grid.nx, vol.grid.ny));
         }
     }
     let header = std::fs::read_to_string(dir.path().join("raw/phantom.mhd")).unwrap();

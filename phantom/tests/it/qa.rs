@@ -7,9 +7,9 @@ use tomolab_phantom::{AccreditationParams, BeadParams, Material, ObjectKind, Pha
 fn pmma_slab_is_uniform() {
     let p = SlabParams { thickness_mm: 30.0, voxel_mm: 0.5, ..SlabParams::default() };
     let g = Phantom::slab(&p).unwrap().generate().unwrap();
-    assert_eq!(g.volume.nz, 60);
+    assert_eq!(g.volume.grid.nz, 60);
     assert!(g.volume.labels.iter().all(|&l| l == PMMA));
-    assert_eq!(g.volume.origin_mm[2], p.support_height_mm);
+    assert_eq!(g.volume.grid.origin_mm[2], p.support_height_mm);
 }
 
 #[test]
@@ -27,10 +27,10 @@ fn breast_equivalent_slab_mixes_evenly() {
     let f = c[GLANDULAR as usize] as f64 / (c[GLANDULAR as usize] + c[ADIPOSE as usize]) as f64;
     assert!((f - 0.3).abs() < 1e-3, "fraction {f}");
     // Every ray along z sees the same glandular path to within 2 voxels.
-    let expect = 0.3 * v.nz as f64;
-    for j in (0..v.ny).step_by(37) {
-        for i in (0..v.nx).step_by(41) {
-            let n = (0..v.nz).filter(|&k| v.get(i, j, k) == GLANDULAR).count() as f64;
+    let expect = 0.3 * v.grid.nz as f64;
+    for j in (0..v.grid.ny).step_by(37) {
+        for i in (0..v.grid.nx).step_by(41) {
+            let n = (0..v.grid.nz).filter(|&k| v.get(i, j, k) == GLANDULAR).count() as f64;
             assert!((n - expect).abs() <= 2.0, "column ({i},{j}): {n} vs {expect}");
         }
     }

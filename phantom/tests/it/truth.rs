@@ -34,9 +34,9 @@ fn every_lesion_is_inside_the_breast_and_its_bbox() {
     // Voxel extents per label, gathered once.
     let mut lo = [[usize::MAX; 3]; 256];
     let mut hi = [[0usize; 3]; 256];
-    for k in 0..v.nz {
-        for j in 0..v.ny {
-            for i in 0..v.nx {
+    for k in 0..v.grid.nz {
+        for j in 0..v.grid.ny {
+            for i in 0..v.grid.nx {
                 let l = v.get(i, j, k) as usize;
                 for (a, n) in [i, j, k].into_iter().enumerate() {
                     lo[l][a] = lo[l][a].min(n);
@@ -78,9 +78,9 @@ fn every_lesion_is_inside_the_breast_and_its_bbox() {
         assert_eq!(o.material, expected);
     }
     // Every voxel of every lesion lies inside the skin.
-    for k in 0..v.nz {
-        for j in 0..v.ny {
-            for i in 0..v.nx {
+    for k in 0..v.grid.nz {
+        for j in 0..v.grid.ny {
+            for i in 0..v.grid.nx {
                 if v.get(i, j, k) >= 16 {
                     assert!(outline.inside_interior(v.voxel_centre(i, j, k)));
                 }

@@ -62,10 +62,10 @@ impl PhantomDose<'_> {
     /// Top of the breast (highest non-air voxel layer), mm.
     pub fn top_mm(&self) -> f64 {
         let v = self.volume;
-        let slice = v.nx * v.ny;
+        let slice = v.grid.nx * v.grid.ny;
         let top_k =
-            (0..v.nz).rev().find(|&k| v.labels[k * slice..(k + 1) * slice].iter().any(|&l| l != 0)).unwrap_or(0);
-        v.origin_mm[2] + (top_k + 1) as f64 * v.voxel_mm
+            (0..v.grid.nz).rev().find(|&k| v.labels[k * slice..(k + 1) * slice].iter().any(|&l| l != 0)).unwrap_or(0);
+        v.grid.origin_mm[2] + (top_k + 1) as f64 * v.grid.voxel_mm
     }
 
     /// Glandularity as the formalism means it: the glandular weight fraction of the breast tissue, glandular

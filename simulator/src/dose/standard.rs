@@ -126,32 +126,21 @@ impl StandardBreast {
                 }
             }
         });
-        Ok(Voxels { nx, ny, nz, voxel_mm: v, origin_mm: origin, labels })
+        Ok(Voxels { grid: tomolab_phantom::Grid { nx, ny, nz, voxel_mm: v, origin_mm: origin }, labels })
     }
 }
 
 /// A voxelised model breast.
 #[derive(Debug, Clone)]
 pub struct Voxels {
-    nx: usize,
-    ny: usize,
-    nz: usize,
-    voxel_mm: f64,
-    origin_mm: [f64; 3],
+    grid: tomolab_phantom::Grid,
     labels: Vec<u8>,
 }
 
 impl Voxels {
     /// A view for the Monte Carlo scene.
     pub fn view(&self) -> VolumeView<'_> {
-        VolumeView {
-            nx: self.nx,
-            ny: self.ny,
-            nz: self.nz,
-            voxel_mm: self.voxel_mm,
-            origin_mm: self.origin_mm,
-            labels: &self.labels,
-        }
+        VolumeView { grid: self.grid, labels: &self.labels }
     }
 }
 

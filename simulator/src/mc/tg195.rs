@@ -101,9 +101,7 @@ pub const VOIS: [(&str, [f64; 3]); 7] = [
 pub struct Phantom {
     /// Voxel edge, mm.
     pub voxel_mm: f64,
-    nx: usize,
-    ny: usize,
-    nz: usize,
+    grid: tomolab_phantom::Grid,
     labels: Vec<u8>,
 }
 
@@ -135,19 +133,13 @@ impl Phantom {
                 }
             }
         });
-        Ok(Self { voxel_mm, nx, ny, nz, labels })
+        let grid = tomolab_phantom::Grid { nx, ny, nz, voxel_mm, origin_mm: [-100.0, 0.0, -25.0] };
+        Ok(Self { voxel_mm, grid, labels })
     }
 
     /// A view for the scene.
     pub fn view(&self) -> VolumeView<'_> {
-        VolumeView {
-            nx: self.nx,
-            ny: self.ny,
-            nz: self.nz,
-            voxel_mm: self.voxel_mm,
-            origin_mm: [-100.0, 0.0, -25.0],
-            labels: &self.labels,
-        }
+        VolumeView { grid: self.grid, labels: &self.labels }
     }
 
     /// Volume of the breast tissue (skin excluded), mm^3.

@@ -1,6 +1,7 @@
 //! Exact voxel traversal (Amanatides-Woo) of one ray through a label volume, per material slot.
 
 use tomolab_hal::Vec3;
+use tomolab_phantom::Grid;
 
 use super::MAX_MATERIALS;
 use crate::attenuation::{self, MaterialData};
@@ -9,16 +10,8 @@ use crate::error::{PhysicsError, check_at_least};
 /// A read-only view of a `u8` label volume (the layout of `tomolab_phantom::LabelVolume`).
 #[derive(Debug, Clone, Copy)]
 pub struct VolumeView<'a> {
-    /// Voxels along x.
-    pub nx: usize,
-    /// Voxels along y.
-    pub ny: usize,
-    /// Voxels along z.
-    pub nz: usize,
-    /// Edge of a cubic voxel, mm.
-    pub voxel_mm: f64,
-    /// Minimum corner of voxel (0, 0, 0), mm.
-    pub origin_mm: [f64; 3],
+    /// The voxel grid.
+    pub grid: Grid,
     /// Labels, index `(k * ny + j) * nx + i`.
     pub labels: &'a [u8],
 }
@@ -26,12 +19,12 @@ pub struct VolumeView<'a> {
 impl<'a> VolumeView<'a> {
     /// Checks sizes and spacing.
     pub fn validate(&self) -> Result<(), PhysicsError> {
-        let n = self.nx.checked_mul(self.ny).and_then(|v| v.checked_mul(self.nz));
+        let n = self.grid.nx.checked_mul(self.grid.ny).and_then(|v| v.checked_mul(self.grid.nz));
         if n != Some(self.labels.len()) || self.labels.is_empty() {
             return Err(PhysicsError::invalid("volume.labels", "length must be nx * ny * nz > 0"));
         }
-        check_at_least("volume.voxel_mm", self.voxel_mm, 0.0, true)?;
-        if !self.origin_mm.iter().all(|v| v.is_finite()) {
+        check_at_least("volume.voxel_mm", self.grid.voxel_mm, 0.0, true)?;
+        if !self.grid.origin_mm.iter().all(|v| v.is_finite()) {
             return Err(PhysicsError::invalid("volume.origin_mm", "must be finite"));
         }
         Ok(())
@@ -39,14 +32,7 @@ impl<'a> VolumeView<'a> {
 
     /// A view of a phantom label volume.
     pub fn of(volume: &'a tomolab_phantom::LabelVolume) -> Self {
-        Self {
-            nx: volume.nx,
-            ny: volume.ny,
-            nz: volume.nz,
-            voxel_mm: volume.voxel_mm,
-            origin_mm: volume.origin_mm,
-            labels: &volume.labels,
-        }
+        Self { grid: volume.grid, labels: &volume.labels }
     }
 }
 
@@ -105,12 +91,12 @@ pub type PathLengths = [f64; MAX_MATERIALS];
 /// Traces the segment `from -> to` (mm) through the volume, adding each voxel's intersection length to
 /// `acc[slot]`. Returns (length inside the volume in mm, number of voxels visited).
 pub fn trace(volume: &VolumeView<'_>, slots: &[u8; 256], from: &Vec3, to: &Vec3, acc: &mut PathLengths) -> (f64, u64) {
-    let inv_v = 1.0 / volume.voxel_mm;
-    let n = [volume.nx, volume.ny, volume.nz];
+    let inv_v = 1.0 / volume.grid.voxel_mm;
+    let n = [volume.grid.nx, volume.grid.ny, volume.grid.nz];
     let p0 = [
-        (from.x - volume.origin_mm[0]) * inv_v,
-        (from.y - volume.origin_mm[1]) * inv_v,
-        (from.z - volume.origin_mm[2]) * inv_v,
+        (from.x - volume.grid.origin_mm[0]) * inv_v,
+        (from.y - volume.grid.origin_mm[1]) * inv_v,
+        (from.z - volume.grid.origin_mm[2]) * inv_v,
     ];
     let d = [(to.x - from.x) * inv_v, (to.y - from.y) * inv_v, (to.z - from.z) * inv_v];
     let length_mm = (to - from).norm();
@@ -150,8 +136,8 @@ pub fn trace(volume: &VolumeView<'_>, slots: &[u8; 256], from: &Vec3, to: &Vec3,
             t_delta[a] = -1.0 / d[a];
         }
     }
-    let stride = [1isize, volume.nx as isize, (volume.nx * volume.ny) as isize];
-    let mut lin = (idx[2] * volume.ny + idx[1]) * volume.nx + idx[0];
+    let stride = [1isize, volume.grid.nx as isize, (volume.grid.nx * volume.grid.ny) as isize];
+    let mut lin = (idx[2] * volume.grid.ny + idx[1]) * volume.grid.nx + idx[0];
     let labels = volume.labels;
     // Run-length accumulation: consecutive voxels of one material form a single segment, so the per-step work
     // is a comparison and no floating-point accumulation (and no store-to-load dependency on `acc`).

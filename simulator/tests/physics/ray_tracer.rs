@@ -22,7 +22,10 @@ fn slab_path_length_is_exact_for_oblique_rays() {
     // 20 x 20 x 10 mm slab of 0.5 mm voxels, z from 20 to 30 mm.
     let (nx, ny, nz, v) = (40, 40, 20, 0.5);
     let labels = vec![1u8; nx * ny * nz];
-    let vol = VolumeView { nx, ny, nz, voxel_mm: v, origin_mm: [-10.0, -10.0, 20.0], labels: &labels };
+    let vol = VolumeView {
+        grid: tomolab_phantom::Grid { nx, ny, nz, voxel_mm: v, origin_mm: [-10.0, -10.0, 20.0] },
+        labels: &labels,
+    };
     let map = MaterialMap::from_names([(1, "glandular")]).unwrap();
     let s = slots(&map);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -46,14 +49,14 @@ fn slab_path_length_is_exact_for_oblique_rays() {
 fn brute_force(vol: &VolumeView<'_>, from: &Vec3, to: &Vec3) -> f64 {
     let d = to - from;
     let len = d.norm();
-    let n = [vol.nx, vol.ny, vol.nz];
+    let n = [vol.grid.nx, vol.grid.ny, vol.grid.nz];
     let mut ts = vec![0.0, 1.0];
     for a in 0..3 {
         if d[a].abs() < 1e-15 {
             continue;
         }
         for i in 0..=n[a] {
-            let t = (vol.origin_mm[a] + i as f64 * vol.voxel_mm - from[a]) / d[a];
+            let t = (vol.grid.origin_mm[a] + i as f64 * vol.grid.voxel_mm - from[a]) / d[a];
             if (0.0..=1.0).contains(&t) {
                 ts.push(t);
             }
@@ -66,14 +69,14 @@ fn brute_force(vol: &VolumeView<'_>, from: &Vec3, to: &Vec3) -> f64 {
         let mut idx = [0usize; 3];
         let mut inside = true;
         for a in 0..3 {
-            let f = ((p[a] - vol.origin_mm[a]) / vol.voxel_mm).floor();
+            let f = ((p[a] - vol.grid.origin_mm[a]) / vol.grid.voxel_mm).floor();
             if f < 0.0 || f >= n[a] as f64 {
                 inside = false;
             } else {
                 idx[a] = f as usize;
             }
         }
-        if inside && vol.labels[(idx[2] * vol.ny + idx[1]) * vol.nx + idx[0]] == 1 {
+        if inside && vol.labels[(idx[2] * vol.grid.ny + idx[1]) * vol.grid.nx + idx[0]] == 1 {
             total += (w[1] - w[0]) * len;
         }
     }
@@ -101,7 +104,10 @@ fn sphere_path_length_matches_exact_voxel_intersection_and_analytic_chord() {
             }
         }
     }
-    let vol = VolumeView { nx: n, ny: n, nz: n, voxel_mm: v, origin_mm: origin, labels: &labels };
+    let vol = VolumeView {
+        grid: tomolab_phantom::Grid { nx: n, ny: n, nz: n, voxel_mm: v, origin_mm: origin },
+        labels: &labels,
+    };
     let map = MaterialMap::from_names([(1, "lesion")]).unwrap();
     let s = slots(&map);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
@@ -184,7 +190,10 @@ fn polyenergetic_transmission_of_a_50_mm_50_percent_glandular_slab_matches_numer
     let (nx, ny, nz) = (10, 10, 50);
     let slab: Vec<u8> = (0..nx * ny * nz).map(|i| if (i / (nx * ny)) % 2 == 0 { 1 } else { 2 }).collect();
     let air = vec![0u8; nx * ny * nz];
-    let view = |labels| VolumeView { nx, ny, nz, voxel_mm: 1.0, origin_mm: [-5.0, -5.0, 10.0], labels };
+    let view = |labels| VolumeView {
+        grid: tomolab_phantom::Grid { nx, ny, nz, voxel_mm: 1.0, origin_mm: [-5.0, -5.0, 10.0] },
+        labels,
+    };
     let map = MaterialMap::from_names([(1, "glandular"), (2, "adipose")]).unwrap();
     let filters = [FilterLayer::named("Rh", 0.05).unwrap(), FilterLayer::named("Be", 1.0).unwrap()];
     let spectrum = Spectrum::new(Target::W, 28.0, &filters, 1000.0).unwrap();
@@ -313,8 +322,7 @@ proptest! {
         let cfg = RayTracerConfig { air_outside_volume: false, ..RayTracerConfig::default() };
         let signal = |layers: usize, label: u8| {
             let labels = vec![label; 4 * 4 * layers];
-            let vol = VolumeView { nx: 4, ny: 4, nz: layers, voxel_mm: 1.0, origin_mm: [-2.0, -2.0, 10.0],
-                labels: &labels };
+            let vol = VolumeView { grid: tomolab_phantom::Grid { nx: 4, ny: 4, nz: layers, voxel_mm: 1.0, origin_mm: [-2.0, -2.0, 10.0] }, labels: &labels };
             RayTracer::new(vol, map.clone(), &spectrum, &det, cfg).unwrap()
                 .project(&[straight_down_pose()], 1.0).unwrap().energy_kev[0]
         };
