@@ -171,3 +171,18 @@ fn fuzz_exam_toml() {
         cases as f64 / s
     );
 }
+
+/// `[recon]` is the reconstruction of the exam: its keys are checked like every other section's.
+#[test]
+fn exam_toml_recon_section_is_validated_by_key() {
+    assert_eq!(err("[recon]\nalgoritm = \"sart\"\n").key, "recon.algoritm");
+    assert_eq!(err("[recon]\nrelaxation = nan\n").key, "recon.relaxation");
+    assert_eq!(err("[recon]\nslice_mm = -1\n").key, "recon.slice_mm");
+    let c = ExamConfig::parse_toml("[recon]\nalgorithm = \"SART\"\niterations = 3\n", None, None).unwrap();
+    assert_eq!((c.recon.algorithm, c.recon.iterations), (tomolab_recon::Algorithm::Sart, 3));
+    // The support height follows the phantom's unless given.
+    let c = ExamConfig::parse_toml("[phantom]\nsupport_height_mm = 12\n", None, None).unwrap();
+    assert_eq!(c.recon.support_height_mm, 12.0);
+    let c = ExamConfig::parse_toml("[recon]\nsupport_height_mm = 5\n", None, None).unwrap();
+    assert_eq!(c.recon.support_height_mm, 5.0);
+}

@@ -213,13 +213,7 @@ impl ExamConfig {
                     match canonical_variant(&message) {
                         Some((given, canonical)) if replace_strings(&mut merged, &given, &canonical) => {}
                         _ => {
-                            let key = message
-                                .split("key `")
-                                .nth(1)
-                                .and_then(|rest| rest.split('`').next())
-                                .unwrap_or("exam.toml")
-                                .to_owned();
-                            return Err(ConfigError::new(&key, message.trim()));
+                            return Err(ConfigError::new(&error_key(&message), message.trim()));
                         }
                     }
                 }
@@ -412,6 +406,20 @@ impl core::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// The key a deserialisation error is about: "... key `a.b` ...", or "unknown field `f` ... in `a.b`" (a
+/// section that refuses unknown fields itself) as `a.b.f`.
+fn error_key(message: &str) -> String {
+    let quoted = |after: &str| message.split(after).nth(1).and_then(|rest| rest.split('`').next()).map(str::to_owned);
+    if let Some(key) = quoted("key `") {
+        return key;
+    }
+    match (quoted("unknown field `"), message.rsplit("in `").next().filter(|_| message.contains("in `"))) {
+        (Some(field), Some(rest)) => format!("{}.{field}", rest.split('`').next().unwrap_or_default()),
+        (Some(field), None) => field,
+        _ => "exam.toml".to_owned(),
+    }
+}
 
 /// Refuses a NaN or infinite number anywhere in `value`, naming its key.
 fn finite_numbers(key: &str, value: &toml::Value) -> Result<(), ConfigError> {
