@@ -5,7 +5,7 @@
 
 use tomolab::exam::{ExamConfig, Resolution, TechniqueConfig, run_exam, write_outputs};
 use tomolab_hal::technique::{FilterMaterial, Target};
-use tomolab_hal::{Acquisition, PresetName, Vec3};
+use tomolab_hal::{Acquisition, PresetName, ScanPreset, Vec3};
 use tomolab_phantom::truth::ObjectSize;
 use tomolab_phantom::{CalcMaterial, LesionSpec, ObjectKind};
 use tomolab_recon::{DefectRepair, PreprocessOptions};
@@ -265,4 +265,26 @@ fn exam_reconstruction_in_memory_equals_tomolab_recon_on_the_saved_bundle() {
     assert_eq!(saved.geometry, memory.volume.geometry);
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert!(bits(&saved.data) == bits(&memory.volume.data), "the volumes differ");
+}
+
+/// A custom 60 deg arc aborted at run time on a hidden 30 deg gantry cap (issue 15 item 1): the travel is the
+/// preset's, and an arc beyond it is refused when the exam is planned, naming the key.
+#[test]
+fn a_custom_60_degree_arc_runs_and_an_arc_beyond_the_gantry_travel_is_refused_at_plan_time() {
+    let mut config = small(false, false);
+    (config.geometry.arc_start_deg, config.geometry.arc_end_deg) = (Some(-30.0), Some(30.0));
+    let acq = run_exam(&config, None).unwrap().acquisition;
+    assert!(acq.is_complete(), "{:?}", acq.meta.status);
+    let angles: Vec<f64> = acq.meta.views.iter().map(|v| v.nominal_angle_deg).collect();
+    assert_eq!(angles, [-30.0, 0.0, 30.0]);
+    // Each view's beam-on interval is centred on its nominal angle.
+    for v in &acq.meta.views {
+        assert!((0.5 * (v.angle_start_deg + v.angle_end_deg) - v.nominal_angle_deg).abs() < 0.05, "{v:?}");
+    }
+
+    let limit = ScanPreset::builtin(PresetName::WideAngle).gantry_limit_deg;
+    config.geometry.arc_end_deg = Some(limit);
+    let e = config.validate().expect_err("past the travel with the run-up");
+    assert_eq!(e.key, "geometry.arc_end_deg", "{e}");
+    assert!(e.to_string().contains(&format!("+-{limit} deg")), "{e}");
 }

@@ -119,6 +119,11 @@ pub struct BeamDefaults {
     pub kvp: f64,
 }
 
+/// Mechanical travel of the tube arm of the projection presets (DBT and 2D), either side of 0 deg. A design
+/// figure, not a vendor's: wide enough for a custom 60 deg arc with its run-up, as the widest published DBT
+/// arcs (50 deg) and the wide-angle research systems need.
+pub const PROJECTION_GANTRY_LIMIT_DEG: f64 = 60.0;
+
 /// A complete scanner preset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanPreset {
@@ -136,6 +141,9 @@ pub struct ScanPreset {
     pub beam: BeamDefaults,
     /// Whether an anti-scatter grid is in the beam.
     pub anti_scatter_grid: bool,
+    /// The gantry's mechanical travel either side of 0 deg, degrees: every view angle plus the exposure arc
+    /// and run-up of a continuous sweep must stay within it (checked when an exam is planned).
+    pub gantry_limit_deg: f64,
     /// Where the figures come from.
     pub source: String,
 }
@@ -175,6 +183,7 @@ impl ScanPreset {
                 motion: Motion::Continuous { exposure_arc_deg: 0.18, run_up_deg: 1.0 },
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Rh, 0.050), kvp: 28.0 },
                 anti_scatter_grid: false,
+                gantry_limit_deg: PROJECTION_GANTRY_LIMIT_DEG,
                 source: "Sechopoulos, Med Phys 40:014301 (2013) Table I; VICTRE MC-GPU (Badano et al. 2018)".into(),
             },
             // Hologic Selenia Dimensions class: 15 deg, 15 views, continuous, W/Al 0.7 mm, a-Se 70 um binned
@@ -193,6 +202,7 @@ impl ScanPreset {
                 motion: Motion::Continuous { exposure_arc_deg: 0.15, run_up_deg: 1.0 },
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Al, 0.7), kvp: 30.0 },
                 anti_scatter_grid: false,
+                gantry_limit_deg: PROJECTION_GANTRY_LIMIT_DEG,
                 source: "Sechopoulos, Med Phys 40:014301 (2013) Table I".into(),
             },
             // GE SenoClaire class: 25 deg, 9 views, step-and-shoot, CsI/a-Si 100 um, Mo/Mo or Rh/Rh,
@@ -211,6 +221,7 @@ impl ScanPreset {
                 motion: Motion::StepAndShoot,
                 beam: BeamDefaults { target: Target::Rh, filter: filter(FilterMaterial::Rh, 0.025), kvp: 29.0 },
                 anti_scatter_grid: false,
+                gantry_limit_deg: PROJECTION_GANTRY_LIMIT_DEG,
                 source: "Sechopoulos, Med Phys 40:014301 (2013) Table I".into(),
             },
             // 2D mammography on the reference unit: one 0 deg view with an anti-scatter grid.
@@ -222,6 +233,7 @@ impl ScanPreset {
                 motion: Motion::Static,
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Rh, 0.050), kvp: 28.0 },
                 anti_scatter_grid: true,
+                gantry_limit_deg: PROJECTION_GANTRY_LIMIT_DEG,
                 source: "as wide-angle (same unit in 2D mode)".into(),
             },
             // Dedicated cone-beam breast CT, breast pendant through the table, tube and detector rotating
@@ -241,6 +253,7 @@ impl ScanPreset {
                 motion: Motion::Continuous { exposure_arc_deg: 0.6, run_up_deg: 2.0 },
                 beam: BeamDefaults { target: Target::W, filter: filter(FilterMaterial::Al, 1.5), kvp: 49.0 },
                 anti_scatter_grid: false,
+                gantry_limit_deg: 360.0,
                 source: "Boone et al., Radiology 221:657 (2001); views configurable".into(),
             },
         }
@@ -269,6 +282,12 @@ mod tests {
         for preset in ScanPreset::all() {
             preset.geometry.validate().unwrap();
             assert_eq!(preset.sampling.angles_deg().len(), preset.sampling.views);
+            let beyond = match preset.motion {
+                Motion::Continuous { exposure_arc_deg, run_up_deg } => exposure_arc_deg / 2.0 + run_up_deg,
+                _ => 0.0,
+            };
+            let reach = preset.sampling.start_deg.abs().max(preset.sampling.end_deg.abs()) + beyond;
+            assert!(reach <= preset.gantry_limit_deg, "{}: its own arc needs {reach} deg", preset.name);
         }
         let wide = ScanPreset::builtin(PresetName::WideAngle).sampling.angles_deg();
         assert_eq!((wide[0], wide[24]), (-25.0, 25.0));

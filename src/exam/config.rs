@@ -3,6 +3,7 @@
 //! resource estimate that refuses an exam too large for the machine before anything is built.
 
 use serde::{Deserialize, Serialize};
+use tomolab_hal::presets::Motion;
 use tomolab_hal::technique::{FilterMaterial, Target};
 use tomolab_hal::{PresetName, ScanPreset};
 use tomolab_phantom::{BreastParams, CalcMaterial, LesionSpec};
@@ -254,6 +255,7 @@ impl ExamConfig {
                 format!("{axis} mm must be at least 50 mm below the source ({sid} mm)"),
             ));
         }
+        check_gantry_reach(&preset, g)?;
         match &self.technique {
             TechniqueConfig::Aec { preshot_mas, target_counts, fatty_glandular_max } => {
                 check("technique.preshot_mas", *preshot_mas, 0.1, 100.0, "mAs")?;
@@ -406,6 +408,32 @@ impl core::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// The arc, with a continuous sweep's exposure arc and run-up, must stay within the preset's gantry travel.
+fn check_gantry_reach(preset: &ScanPreset, g: &GeometryOverrides) -> Result<(), ConfigError> {
+    let (start, end) =
+        (g.arc_start_deg.unwrap_or(preset.sampling.start_deg), g.arc_end_deg.unwrap_or(preset.sampling.end_deg));
+    let beyond = match preset.motion {
+        Motion::Continuous { exposure_arc_deg, run_up_deg } => exposure_arc_deg / 2.0 + run_up_deg,
+        _ => 0.0,
+    };
+    let limit = preset.gantry_limit_deg;
+    let (key, angle) = if end.abs() >= start.abs() {
+        (if g.arc_end_deg.is_some() { "geometry.arc_end_deg" } else { "preset" }, end)
+    } else {
+        (if g.arc_start_deg.is_some() { "geometry.arc_start_deg" } else { "preset" }, start)
+    };
+    if angle.abs() + beyond > limit {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "{angle} deg plus {beyond} deg of exposure arc and run-up is beyond the {} gantry's +-{limit} deg travel",
+                preset.name
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// The key a deserialisation error is about: "... key `a.b` ...", or "unknown field `f` ... in `a.b`" (a
 /// section that refuses unknown fields itself) as `a.b.f`.

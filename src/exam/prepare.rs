@@ -87,10 +87,10 @@ fn build(config: &ExamConfig) -> anyhow::Result<Built> {
     rc.glandular_fraction = glandularity;
     let dose = exam_dose(config, &preset, &volume, phantom.materials(), &rc)?;
     let renderer = PhysicsRenderer::new(preset.geometry, volume, phantom.materials(), rc)?;
-    let full_circle = preset.sampling.is_full_circle();
     let mut sim = SimConfig::new(params.thickness_mm);
     sim.faults = config.faults;
-    sim.gantry = GantryDynamics { limit_deg: if full_circle { 360.0 } else { 30.0 }, ..GantryDynamics::default() };
+    // The preset's mechanical travel; `ExamConfig::validate` checked the arc against it.
+    sim.gantry = GantryDynamics { limit_deg: preset.gantry_limit_deg, ..GantryDynamics::default() };
     let (technique_mode, aec) = technique(config, &preset, &renderer)?;
     let detector = renderer.geometry();
     let plan = ExamPlan::from_preset(
