@@ -192,3 +192,28 @@ fn killed_exam_leaves_a_partial_bundle_that_loads_reconstructs_and_is_resumable(
     assert!(!out.join("recon").exists(), "the old reconstruction was removed");
     assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine", "--overwrite kept a foreign file");
 }
+
+/// `tomolab exam --preset mammography` exited 1 ("FBP needs at least two views"): a 2D exam is not
+/// reconstructed; it writes the processed image (log, shared window) beside the raw frame.
+#[test]
+fn a_2d_mammography_exam_completes_with_its_processed_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "mammo.toml", &format!("preset = \"mammography\"\n{}", small_toml(1, "")));
+    let out = tmp.path().join("exam");
+    let o = tomolab(&["exam", "--config", &config, "--out", out.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("a 2D exam"), "{}", String::from_utf8_lossy(&o.stdout));
+    let acq = tomolab_hal::bundle::load(&out.join("acquisition")).unwrap();
+    assert_eq!(acq.frames.len(), 1);
+    let image = image::open(out.join("mammogram.png")).unwrap().to_luma8();
+    assert_eq!((image.width() as usize, image.height() as usize), (acq.meta.detector.cols, acq.meta.detector.rows));
+    // The window spans the range, and the breast (attenuating: 20 mm from the chest wall, on the central
+    // column) is bright against the open field (the far corner of the panel).
+    let (lo, hi) = image.pixels().fold((255u8, 0u8), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+    assert!(lo < 20 && hi > 235, "window {lo}..{hi}");
+    let pitch = acq.meta.detector.pitch_v_mm;
+    let breast = image.get_pixel(image.width() / 2, (20.0 / pitch) as u32)[0];
+    let open = image.get_pixel(0, image.height() - 1)[0];
+    assert!(breast > open.saturating_add(100), "breast {breast}, open field {open}");
+    assert!(!out.join("recon").exists());
+}

@@ -60,9 +60,21 @@ pub struct ExamArgs {
 /// Slice previews the exam's reconstruction writes.
 const RECON_PREVIEWS: usize = 5;
 
+/// The processed image of a 2D exam (one view), beside the raw frame in `acquisition/`.
+const PROCESSED_2D: &str = "mammogram.png";
+
 /// What `tomolab exam` leaves in OUT: everything else there is someone else's and is never touched.
-const OWN_ENTRIES: [&str; 8] =
-    ["acquisition", "ground_truth.json", "summary.json", "previews", "recon", "dose.json", "dose.svg", "exam.toml"];
+const OWN_ENTRIES: [&str; 9] = [
+    "acquisition",
+    "ground_truth.json",
+    "summary.json",
+    "previews",
+    "recon",
+    "dose.json",
+    "dose.svg",
+    "exam.toml",
+    PROCESSED_2D,
+];
 
 /// Removes tomolab's files from `dir` (and the sub-directories it made, if they are then empty).
 fn remove_own(dir: &Path) -> anyhow::Result<()> {
@@ -316,7 +328,14 @@ fn finish(
     started: std::time::Instant,
 ) -> anyhow::Result<std::process::ExitCode> {
     let mut out = std::io::stdout().lock();
-    let recon = if args.no_recon || outcome.acquisition.frames.is_empty() {
+    let planned =
+        config.geometry.views.unwrap_or_else(|| tomolab_hal::ScanPreset::builtin(config.preset).sampling.views);
+    let recon = if planned == 1 && outcome.acquisition.frames.len() == 1 {
+        // A 2D exam: no reconstruction; the processed image beside the raw frame.
+        let path = dir.join(PROCESSED_2D);
+        tomolab::exam::write_processed_2d(&outcome.acquisition, &path)?;
+        Some(format!("none (a 2D exam); processed image {}\n", path.display()))
+    } else if args.no_recon || outcome.acquisition.frames.len() < 2 {
         None
     } else {
         bar.set_message("reconstructing");

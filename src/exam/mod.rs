@@ -15,6 +15,6 @@ pub use config::{
     ConfigError, ExamConfig, GeometryOverrides, MAX_HISTORIES_PER_VIEW, MAX_MEMORY_BYTES, MAX_PITCH_MM, MAX_SECONDS,
     MAX_VIEWS, MIN_PITCH_MM, PhysicsConfig, Resolution, ResourceEstimate, SafetyConfig, TechniqueConfig,
 };
-pub use outputs::write_outputs;
+pub use outputs::{write_outputs, write_processed_2d};
 pub use prepare::{PreparedExam, prepare_exam, prepare_protocol, run_exam};
 pub use protocol::{ExamDose, ExamOutcome, ExamProtocol, ExamSummary};

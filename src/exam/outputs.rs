@@ -40,6 +40,18 @@ fn line_integrals(
         .collect()
 }
 
+/// The processed image of a 2D exam (its one view) as `path`, the For Presentation look: line integrals
+/// (log of the flat-fielded signal) in the previews' shared window, attenuation bright.
+pub fn write_processed_2d(acq: &Acquisition, path: &Path) -> anyhow::Result<()> {
+    let (frame, view) = match (acq.frames.as_slice(), acq.meta.views.as_slice()) {
+        ([frame], [view]) => (frame, view),
+        _ => anyhow::bail!("a processed 2D image needs exactly one view, the acquisition has {}", acq.frames.len()),
+    };
+    let p = line_integrals(frame, acq.dark.as_ref(), acq.flood.as_ref(), view.exposure.mas.get());
+    tomolab_recon::io::write_preview_png(path, &p, frame.cols, frame.rows)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// One PNG per view with the previews' shared window ([`tomolab_recon::io::write_preview_png`]): attenuation
 /// bright, as on a mammogram.
 fn write_previews(acq: &Acquisition, dir: &Path) -> anyhow::Result<()> {
