@@ -286,15 +286,7 @@ impl<S: std::io::Write> std::io::Write for DyingHost<S> {
 #[test]
 fn extended_fault_table_has_no_unsafe_outcome_and_no_double_exposure() {
     let mut rows: Vec<(String, Row)> = Vec::new();
-    for kind in [
-        FaultKind::Drop,
-        FaultKind::Flip,
-        FaultKind::Duplicate,
-        FaultKind::Delay,
-        FaultKind::SplitReads,
-        FaultKind::Garbage,
-        FaultKind::Reset,
-    ] {
+    for kind in FaultKind::ALL {
         // run_kind asserts safety and single exposure for every schedule; a failure there fails this test.
         let t = run_kind(kind);
         rows.push((
