@@ -60,7 +60,7 @@ pub struct ExamArgs {
 /// Slice previews the exam's reconstruction writes.
 const RECON_PREVIEWS: usize = 5;
 
-/// The processed image of a 2D exam (one view), beside the raw frame in `acquisition/`.
+/// The processed image of a 2D exam (one view), in OUT beside the raw bundle (`acquisition/`).
 const PROCESSED_2D: &str = "mammogram.png";
 
 /// What `tomolab exam` leaves in OUT: everything else there is someone else's and is never touched.
@@ -331,7 +331,7 @@ fn finish(
     let planned =
         config.geometry.views.unwrap_or_else(|| tomolab_hal::ScanPreset::builtin(config.preset).sampling.views);
     let recon = if planned == 1 && outcome.acquisition.frames.len() == 1 {
-        // A 2D exam: no reconstruction; the processed image beside the raw frame.
+        // A 2D exam: no reconstruction; the processed image beside the raw bundle.
         let path = dir.join(PROCESSED_2D);
         tomolab::exam::write_processed_2d(&outcome.acquisition, &path)?;
         Some(format!("none (a 2D exam); processed image {}\n", path.display()))
