@@ -71,21 +71,10 @@ fn wide_angle_exam_over_a_pty_and_loopback_tcp_matches_the_direct_exam() {
     assert_eq!(without_timestamps(acq), without_timestamps(direct_exam()));
 }
 
-/// A Modbus-TCP request built by hand from the specification (MBAP header + PDU), not by tokio-modbus.
+/// A Modbus-TCP request to unit 1 built by hand from the specification (MBAP header + PDU), not by
+/// tokio-modbus.
 fn raw_modbus(stream: &mut TcpStream, tid: u16, pdu: &[u8]) -> Vec<u8> {
-    let mut adu = Vec::new();
-    adu.extend_from_slice(&tid.to_be_bytes());
-    adu.extend_from_slice(&[0, 0]); // protocol id
-    adu.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
-    adu.push(1); // unit id
-    adu.extend_from_slice(pdu);
-    stream.write_all(&adu).unwrap();
-    let mut head = [0u8; 7];
-    stream.read_exact(&mut head).unwrap();
-    let len = u16::from_be_bytes([head[4], head[5]]) as usize;
-    let mut rest = vec![0u8; len - 1];
-    stream.read_exact(&mut rest).unwrap();
-    [head.to_vec(), rest].concat()
+    raw_modbus_unit(stream, tid, 1, pdu)
 }
 
 #[test]
@@ -190,7 +179,7 @@ fn a_modbus_call_to_a_silent_device_times_out_and_drops_the_context() {
 fn raw_modbus_unit(stream: &mut TcpStream, tid: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {
     let mut adu = Vec::new();
     adu.extend_from_slice(&tid.to_be_bytes());
-    adu.extend_from_slice(&[0, 0]);
+    adu.extend_from_slice(&[0, 0]); // protocol id
     adu.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
     adu.push(unit);
     adu.extend_from_slice(pdu);

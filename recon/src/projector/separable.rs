@@ -130,13 +130,7 @@ impl SeparableProjector {
                             if t.runs.is_empty() {
                                 continue;
                             }
-                            let row = t.a_v + t.b_v * iy as f64;
-                            let j0f = row.floor();
-                            let j0 = j0f as i64;
-                            if !(-1..rows as i64).contains(&j0) {
-                                continue;
-                            }
-                            let fy = (row - j0f) as f32;
+                            let Some((j0, fy)) = t.detector_row(iy, rows) else { continue };
                             let (c0, c1) = (t.cmin, t.cmax_excl);
                             let dst = &mut rowbuf[c0 + 1..c1 + 1];
                             if j0 < 0 {
@@ -182,13 +176,7 @@ impl SeparableProjector {
             }
             let (c0, c1) = (t.cmin, t.cmax_excl);
             for iy in 0..g.ny {
-                let row = t.a_v + t.b_v * iy as f64;
-                let j0f = row.floor();
-                let j0 = j0f as i64;
-                if !(-1..rows as i64).contains(&j0) {
-                    continue;
-                }
-                let fy = (row - j0f) as f32;
+                let Some((j0, fy)) = t.detector_row(iy, rows) else { continue };
                 let xrow = &x[(iz * g.ny + iy) * g.nx..(iz * g.ny + iy + 1) * g.nx];
                 tmp.fill(0.0);
                 let (c, df) = (t.c, t.df);
@@ -280,4 +268,16 @@ struct FastTables {
     cmax_excl: usize,
     a_v: f64,
     b_v: f64,
+}
+
+impl FastTables {
+    /// The detector row pair voxel row `iy` falls between: the lower row (-1 to `rows - 1`, so a voxel half a
+    /// pixel off either edge still reaches the edge row) and the upper row's weight; `None` off the detector.
+    #[inline]
+    fn detector_row(&self, iy: usize, rows: usize) -> Option<(i64, f32)> {
+        let row = self.a_v + self.b_v * iy as f64;
+        let j0f = row.floor();
+        let j0 = j0f as i64;
+        (-1..rows as i64).contains(&j0).then_some((j0, (row - j0f) as f32))
+    }
 }
