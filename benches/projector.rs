@@ -78,13 +78,7 @@ fn synthetic(width_mm: f64, depth_mm: f64, thickness_mm: f64, voxel_mm: f64, see
 
 fn bench_case(c: &mut Criterion, name: &str, phantom: &Synthetic, detector: DetectorGeometry, samples: usize) {
     let view = VolumeView {
-        grid: tomolab_phantom::Grid {
-            nx: phantom.nx,
-            ny: phantom.ny,
-            nz: phantom.nz,
-            voxel_mm: phantom.voxel_mm,
-            origin_mm: phantom.origin_mm,
-        },
+        grid: tomolab_hal::VoxelGrid::cubic([phantom.nx, phantom.ny, phantom.nz], phantom.voxel_mm, phantom.origin_mm),
         labels: &phantom.labels,
     };
     let map =

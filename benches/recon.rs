@@ -15,7 +15,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tomolab_hal::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, ViewPose};
 use tomolab_recon::{
-    FbpOptions, KernelPath, Projections, ProjectorPair, VolumeGeometry, VolumeOptions, VoxelProjector, fbp,
+    FbpOptions, KernelPath, Projections, ProjectorPair, VolumeOptions, VoxelGrid, VoxelProjector, fbp,
 };
 
 fn poses(detector: DetectorGeometry, views: usize) -> Vec<ViewPose> {
@@ -66,13 +66,8 @@ fn backprojection(c: &mut Criterion) {
     let poses = poses(det, views);
     // 512 x 640 x 50 voxels over the lower 50 mm, in-plane voxel = pitch at the mid plane (25 mm).
     let voxel = 0.34 * 625.0 / 650.0;
-    let vol = VolumeGeometry {
-        nx: 512,
-        ny: 640,
-        nz: 50,
-        voxel_mm: [voxel, voxel, 1.0],
-        origin_mm: [-255.5 * voxel, 0.5 * voxel + 2.0, 0.5],
-    };
+    let vol =
+        VoxelGrid::from_first_centre([512, 640, 50], [voxel, voxel, 1.0], [-255.5 * voxel, 0.5 * voxel + 2.0, 0.5]);
     let data = pattern(views, &det);
     let all: Vec<usize> = (0..views).collect();
     let mut out = vec![0.0f32; vol.len()];
@@ -101,7 +96,7 @@ fn fbp_clinical(c: &mut Criterion) {
     let views = 25;
     let det = detector(2816, 3584, 0.085);
     let poses = poses(det, views);
-    let vol = match VolumeGeometry::for_tomosynthesis(&det, &poses, Some(50.0), &VolumeOptions::default()) {
+    let vol = match tomolab_recon::tomosynthesis_grid(&det, &poses, Some(50.0), &VolumeOptions::default()) {
         Ok(v) => v,
         Err(e) => panic!("{e}"),
     };

@@ -4,6 +4,7 @@
 //! simulator, the firmware bridge to a real gantry, or an in-memory test double. It holds:
 //!
 //! - [`units`]: checked newtypes (kV, mAs, mA, N, mm, degrees, mGy) for everything that bears on dose or safety;
+//! - [`grid`]: the voxel grid every volume (phantom, dose phantom, reconstruction) lives on;
 //! - [`geometry`] and [`presets`]: per-view poses (source, detector centre, u/v pixel steps) computed from an
 //!   arc gantry's constants, and the five reference scanners;
 //! - [`devices`]: one small trait per device (tube, gantry, detector, paddle, interlocks), each error mapped to a
@@ -31,6 +32,7 @@ pub mod contract;
 pub mod devices;
 pub mod error;
 pub mod geometry;
+pub mod grid;
 pub mod journal;
 #[cfg(any(test, feature = "testing"))]
 pub mod mock;
@@ -48,6 +50,7 @@ pub use devices::{
 };
 pub use error::{Error, ErrorKind};
 pub use geometry::{ArcGeometry, DetectorGeometry, DetectorMaterial, DetectorMotion, Vec3, ViewPose};
+pub use grid::VoxelGrid;
 pub use presets::{PresetName, ScanPreset};
 pub use technique::{
     ExposureEnd, ExposureRecord, ExposureRequest, Filter, FilterMaterial, FocalSpot, Target, Technique,

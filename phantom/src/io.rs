@@ -3,7 +3,7 @@
 //! The volume is written as MetaImage (`.mhd` header + `.raw` data, or zlib-compressed `.zraw`),
 //! which ITK, 3D Slicer, ImageJ/Fiji and ParaView open. The header is a handful of `key = value`
 //! lines, so it is written by hand (no maintained crate exists). `Offset` is the centre of voxel
-//! (0, 0, 0), as MetaImage defines it, i.e. `origin_mm + voxel_mm / 2`.
+//! (0, 0, 0), as MetaImage defines it ([`VoxelGrid::first_centre_mm`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -17,7 +17,9 @@ use crate::error::{PhantomError, Result};
 use crate::material::{Material, MaterialTable};
 use crate::phantom::Phantom;
 use crate::truth::GroundTruth;
-use crate::volume::{Grid, LabelVolume};
+use tomolab_hal::VoxelGrid;
+
+use crate::volume::LabelVolume;
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PhantomError + '_ {
     move |source| PhantomError::Io { path: path.to_path_buf(), source }
@@ -25,9 +27,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PhantomError + '_ {
 
 /// The MetaImage header of a u8 volume on `grid` whose data lives in `data_file` (a bare file
 /// name, next to the header); `compressed_size` marks zlib-compressed data of that many bytes.
-pub fn metaimage_header(grid: &Grid, data_file: &str, compressed_size: Option<u64>) -> String {
-    let v = grid.voxel_mm;
-    let o = grid.origin_mm;
+pub fn metaimage_header(grid: &VoxelGrid, data_file: &str, compressed_size: Option<u64>) -> String {
+    let [dx, dy, dz] = grid.voxel_mm;
+    let o = grid.first_centre_mm();
     let mut h = String::new();
     h.push_str("ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n");
     match compressed_size {
@@ -35,9 +37,9 @@ pub fn metaimage_header(grid: &Grid, data_file: &str, compressed_size: Option<u6
         None => h.push_str("CompressedData = False\n"),
     }
     h.push_str("TransformMatrix = 1 0 0 0 1 0 0 0 1\n");
-    h.push_str(&format!("Offset = {} {} {}\n", o[0] + 0.5 * v, o[1] + 0.5 * v, o[2] + 0.5 * v));
+    h.push_str(&format!("Offset = {} {} {}\n", o[0], o[1], o[2]));
     h.push_str("CenterOfRotation = 0 0 0\n");
-    h.push_str(&format!("ElementSpacing = {v} {v} {v}\n"));
+    h.push_str(&format!("ElementSpacing = {dx} {dy} {dz}\n"));
     h.push_str(&format!("DimSize = {} {} {}\n", grid.nx, grid.ny, grid.nz));
     h.push_str("ElementType = MET_UCHAR\n");
     h.push_str(&format!("ElementDataFile = {data_file}\n"));
@@ -56,7 +58,7 @@ pub fn write_metaimage(stem: &Path, volume: &LabelVolume, compress: bool) -> Res
 pub struct MetaImageWriter {
     header: PathBuf,
     data: PathBuf,
-    grid: Grid,
+    grid: VoxelGrid,
     out: Out,
 }
 
@@ -76,7 +78,7 @@ impl std::fmt::Debug for Out {
 
 impl MetaImageWriter {
     /// Opens `<stem>.raw` (or `<stem>.zraw`) for writing.
-    pub fn create(stem: &Path, grid: Grid, compress: bool) -> Result<Self> {
+    pub fn create(stem: &Path, grid: VoxelGrid, compress: bool) -> Result<Self> {
         let header = stem.with_extension("mhd");
         let data = stem.with_extension(if compress { "zraw" } else { "raw" });
         let file = BufWriter::with_capacity(1 << 20, File::create(&data).map_err(io_err(&data))?);
@@ -146,16 +148,14 @@ pub fn read_metaimage(header: &Path) -> Result<LabelVolume> {
         return Err(bad("spacing must be isotropic".into()));
     }
     let v = spacing[0];
-    let grid = Grid {
-        nx: dims[0] as usize,
-        ny: dims[1] as usize,
-        nz: dims[2] as usize,
-        voxel_mm: v,
-        origin_mm: [offset[0] - 0.5 * v, offset[1] - 0.5 * v, offset[2] - 0.5 * v],
-    };
+    let grid = VoxelGrid::cubic(
+        [dims[0] as usize, dims[1] as usize, dims[2] as usize],
+        v,
+        [offset[0] - 0.5 * v, offset[1] - 0.5 * v, offset[2] - 0.5 * v],
+    );
     let data = header.with_file_name(get("ElementDataFile")?);
     let file = File::open(&data).map_err(io_err(&data))?;
-    let mut labels = Vec::with_capacity(grid.checked_len()?);
+    let mut labels = Vec::with_capacity(crate::volume::checked_len(&grid)?);
     let compressed = kv.get("CompressedData").is_some_and(|s| s.eq_ignore_ascii_case("true"));
     if compressed {
         flate2::read::ZlibDecoder::new(std::io::BufReader::new(file)).read_to_end(&mut labels)
@@ -176,7 +176,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 /// Accumulates the PNG previews while slices stream past.
 #[derive(Debug)]
 pub struct Previews {
-    grid: Grid,
+    grid: VoxelGrid,
     mu: [f32; 256],
     centre_k: usize,
     centre: Vec<u8>,
@@ -185,7 +185,7 @@ pub struct Previews {
 
 impl Previews {
     /// Ready to receive the slices of `grid` whose labels mean what `table` says.
-    pub fn new(grid: Grid, table: &MaterialTable) -> Self {
+    pub fn new(grid: VoxelGrid, table: &MaterialTable) -> Self {
         let lookup = table.lookup();
         let mu = std::array::from_fn(|l| lookup[l].preview_mu_per_mm());
         Self { grid, mu, centre_k: grid.nz / 2, centre: Vec::new(), projection: vec![0.0; grid.slice_len()] }

@@ -16,7 +16,8 @@
 //! centred on x = 0. The volume's grid starts at the chest wall and at the support, so it holds
 //! only the object; the simulator's ray tracer treats everything outside as air.
 //!
-//! *Layout.* [`LabelVolume`] stores voxel `(i, j, k)` at `(k * ny + j) * nx + i`: z slices are
+//! *Layout.* The grid is hal's one voxel grid, [`tomolab_hal::VoxelGrid`], with cubic voxels here
+//! ([`volume::covering`] and [`volume::checked_len`] add this crate's size limit). [`LabelVolume`] stores voxel `(i, j, k)` at `(k * ny + j) * nx + i`: z slices are
 //! contiguous, so generation, streaming and writing all work slice by slice.
 //!
 //! *Prepare, then voxelize.* [`Phantom::breast`] (and the QA constructors) validate the
@@ -79,4 +80,4 @@ pub use material::{Material, MaterialTable};
 pub use phantom::{Generated, Phantom};
 pub use qa::{AccreditationParams, BeadParams, SlabMaterial, SlabParams};
 pub use truth::{GroundTruth, ObjectKind, TruthObject};
-pub use volume::{Grid, LabelVolume};
+pub use volume::LabelVolume;

@@ -7,7 +7,9 @@ use crate::error::{PhantomError, Result};
 use crate::material::MaterialTable;
 use crate::qa::{self, AccreditationParams, BeadParams, QaScene, SlabParams};
 use crate::truth::GroundTruth;
-use crate::volume::{Grid, LabelVolume};
+use tomolab_hal::VoxelGrid;
+
+use crate::volume::LabelVolume;
 
 #[derive(Debug, Clone)]
 enum Scene {
@@ -83,7 +85,7 @@ impl Phantom {
     }
 
     /// The voxel grid.
-    pub fn grid(&self) -> Grid {
+    pub fn grid(&self) -> VoxelGrid {
         match &self.scene {
             Scene::Breast(s) => s.grid,
             Scene::Qa(s) => s.grid,
@@ -170,7 +172,7 @@ impl Phantom {
         F: FnMut(usize, &[u8]) -> std::io::Result<()>,
     {
         let grid = self.grid();
-        grid.checked_len()?;
+        crate::volume::checked_len(&grid)?;
         let n = grid.slice_len();
         let per = slices_per_slab.max(1);
         let threshold = match &self.scene {

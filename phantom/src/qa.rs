@@ -28,7 +28,7 @@ use crate::material::{
 };
 use crate::shapes::{Aabb, Rasterized, Shape, normalize};
 use crate::truth::{BoxVoxels, COORDINATES, GroundTruth, ObjectKind, ObjectSize, PhantomKind, TruthObject, box_mm};
-use crate::volume::Grid;
+use tomolab_hal::VoxelGrid;
 
 /// Background material of a slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -99,12 +99,12 @@ impl SlabParams {
         Ok(())
     }
 
-    fn grid(&self) -> Result<Grid> {
+    fn grid(&self) -> Result<VoxelGrid> {
         let v = self.voxel_mm;
         let n = |e: f64| ((e / v - 1e-9).ceil() as usize).max(1);
         let (nx, ny, nz) = (n(self.width_mm), n(self.depth_mm), n(self.thickness_mm));
-        let grid = Grid { nx, ny, nz, voxel_mm: v, origin_mm: [-0.5 * nx as f64 * v, 0.0, self.support_height_mm] };
-        grid.checked_len()?;
+        let grid = VoxelGrid::cubic([nx, ny, nz], v, [-0.5 * nx as f64 * v, 0.0, self.support_height_mm]);
+        crate::volume::checked_len(&grid)?;
         Ok(grid)
     }
 
@@ -222,7 +222,7 @@ pub(crate) struct Layer {
 /// A QA phantom ready to be voxelized.
 #[derive(Debug, Clone)]
 pub(crate) struct QaScene {
-    pub grid: Grid,
+    pub grid: VoxelGrid,
     layers: Vec<Layer>,
     objects: Vec<Rasterized>,
 }
@@ -266,7 +266,7 @@ impl QaScene {
 }
 
 struct Builder {
-    grid: Grid,
+    grid: VoxelGrid,
     support_mm: f64,
     table: MaterialTable,
     objects: Vec<Rasterized>,

@@ -1,7 +1,7 @@
 //! Solid primitives that objects are built from, each with a bounding box and an inside test on
 //! voxel centres, and their rasterization into one z slice.
 
-use crate::volume::Grid;
+use tomolab_hal::VoxelGrid;
 
 /// 3-vector helpers.
 pub(crate) fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -159,7 +159,7 @@ impl Shape {
     }
 
     /// Whether any voxel centre of `grid` falls inside the shape.
-    pub fn hits_voxel_centre(&self, grid: &Grid) -> bool {
+    pub fn hits_voxel_centre(&self, grid: &VoxelGrid) -> bool {
         // Most shapes contain the voxel centre nearest to their anchor; try that first.
         if let Some([i, j, k]) = grid.world_to_voxel(self.anchor()) {
             if self.contains(grid.voxel_centre(i, j, k)) {
@@ -190,7 +190,7 @@ pub(crate) struct Rasterized {
 }
 
 impl Rasterized {
-    pub fn new(label: u8, parts: Vec<Shape>, grid: &Grid) -> Self {
+    pub fn new(label: u8, parts: Vec<Shape>, grid: &VoxelGrid) -> Self {
         let forced = parts
             .iter()
             .map(|s| if s.hits_voxel_centre(grid) { None } else { grid.world_to_voxel(s.anchor()) })
@@ -201,7 +201,7 @@ impl Rasterized {
 
     /// Writes the label into z slice `k` (`out` holds that slice) wherever a part covers a voxel
     /// centre and `may_write(current label)` allows it.
-    pub fn rasterize_slice(&self, grid: &Grid, k: usize, out: &mut [u8], may_write: impl Fn(u8) -> bool) {
+    pub fn rasterize_slice(&self, grid: &VoxelGrid, k: usize, out: &mut [u8], may_write: impl Fn(u8) -> bool) {
         let z = grid.centre_along(2, k);
         if z < self.bbox.min[2] || z > self.bbox.max[2] {
             return;

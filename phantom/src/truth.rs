@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::material::Material;
 use crate::shapes::Aabb;
-use crate::volume::Grid;
+use tomolab_hal::VoxelGrid;
 
 /// Which generator made a phantom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +165,7 @@ impl BoxVoxels {
     }
 
     /// The voxels of `grid` whose cells intersect `b`, or `None` if `b` misses the grid.
-    pub fn of(grid: &Grid, b: &BoxMm) -> Option<BoxVoxels> {
+    pub fn of(grid: &VoxelGrid, b: &BoxMm) -> Option<BoxVoxels> {
         let x = grid.index_range(0, b.min[0], b.max[0])?;
         let y = grid.index_range(1, b.min[1], b.max[1])?;
         let z = grid.index_range(2, b.min[2], b.max[2])?;
@@ -229,7 +229,7 @@ pub struct GroundTruth {
     /// A reminder of the coordinate system.
     pub coordinates: String,
     /// The voxel grid.
-    pub grid: Grid,
+    pub grid: VoxelGrid,
     /// Height of the breast support (bottom of the object) above the detector in mm.
     pub support_height_mm: f64,
     /// Thickness of the object (compressed breast or slab) in mm.
@@ -245,7 +245,7 @@ pub struct GroundTruth {
 /// The coordinate-system reminder written into every ground truth.
 pub const COORDINATES: &str = "right-handed, mm; origin at the middle of the detector's chest-wall edge on the \
      detector surface; x along the chest wall (tube travel), y from chest wall toward nipple, z up toward the \
-     source; voxel (i,j,k) centre = origin_mm + ((i+0.5)v, (j+0.5)v, (k+0.5)v), index (k*ny+j)*nx+i";
+     source; voxel (i,j,k) centre = min_corner_mm + ((i+0.5)dx, (j+0.5)dy, (k+0.5)dz), index (k*ny+j)*nx+i";
 
 impl GroundTruth {
     /// Fills in voxel counts (and the measured glandular fraction) from per-label counts.

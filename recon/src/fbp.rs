@@ -27,8 +27,9 @@ use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
 use crate::error::{Result, invalid};
-use crate::geometry::{Projections, Volume, VolumeGeometry, central_view};
+use crate::geometry::{Projections, Volume, central_view};
 use crate::projector::{KernelPath, ProjectorPair, ViewWeight, VoxelProjector, for_each_ray_cos};
+use tomolab_hal::VoxelGrid;
 
 /// Spectral apodization windows (functions of f / f_c, zero beyond 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -231,9 +232,9 @@ pub(crate) fn source_angles(projections: &Projections, centre: &tomolab_hal::Vec
 
 /// Reconstructs `volume` from line integrals by tomosynthesis FBP, on the voxel-driven projector that
 /// `options.path` picks.
-pub fn fbp(projections: &Projections, volume: &VolumeGeometry, options: &FbpOptions) -> Result<Volume> {
+pub fn fbp(projections: &Projections, volume: &VoxelGrid, options: &FbpOptions) -> Result<Volume> {
     projections.validate()?;
-    volume.validate()?;
+    crate::geometry::validate_grid(volume)?;
     check_options(projections, options)?;
     let projector = VoxelProjector::new(*volume, projections.detector, &projections.poses, options.path)?;
     fbp_with(projections, &projector, options)

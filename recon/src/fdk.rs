@@ -11,8 +11,9 @@ use tomolab_hal::Vec3;
 
 use crate::error::{Result, invalid};
 use crate::fbp::{RowFilter, Window, source_angles};
-use crate::geometry::{Projections, ViewMatrix, Volume, VolumeGeometry, validate_pose};
+use crate::geometry::{Projections, ViewMatrix, Volume, validate_pose};
 use crate::projector::{GeneralProjector, ProjectorPair, ViewWeight};
+use tomolab_hal::VoxelGrid;
 
 /// FDK settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -44,7 +45,7 @@ pub fn isocentre(projections: &Projections) -> Result<Vec3> {
 
 /// A cubic grid around the isocentre covering the detector's field of view, at the pitch scaled to the
 /// isocentre (or `voxel_mm`).
-pub fn default_ct_volume(projections: &Projections, voxel_mm: Option<f64>) -> Result<VolumeGeometry> {
+pub fn default_ct_volume(projections: &Projections, voxel_mm: Option<f64>) -> Result<VoxelGrid> {
     projections.validate()?;
     let iso = isocentre(projections)?;
     let p = &projections.poses[0];
@@ -72,28 +73,23 @@ pub fn default_ct_volume(projections: &Projections, voxel_mm: Option<f64>) -> Re
         (n_axial, n_axial, n_axis)
     };
     let half = |n: usize| (n as f64 - 1.0) / 2.0 * voxel;
-    let g = VolumeGeometry {
-        nx,
-        ny,
-        nz,
-        voxel_mm: [voxel; 3],
-        origin_mm: [iso.x - half(nx), iso.y - half(ny), iso.z - half(nz)],
-    };
-    g.validate()?;
+    let g =
+        VoxelGrid::from_first_centre([nx, ny, nz], [voxel; 3], [iso.x - half(nx), iso.y - half(ny), iso.z - half(nz)]);
+    crate::geometry::validate_grid(&g)?;
     Ok(g)
 }
 
 /// Reconstructs a full-circle scan by FDK, backprojecting with the general voxel-driven kernel.
-pub fn fdk(projections: &Projections, volume: &VolumeGeometry, options: &FdkOptions) -> Result<Volume> {
+pub fn fdk(projections: &Projections, volume: &VoxelGrid, options: &FdkOptions) -> Result<Volume> {
     projections.validate()?;
-    volume.validate()?;
+    crate::geometry::validate_grid(volume)?;
     check_fdk(projections, volume, options)?;
     let projector = GeneralProjector::new(*volume, projections.detector, &projections.poses)?;
     fdk_with(projections, &projector, options)
 }
 
 /// The angles of the sources around the volume centre, checked to cover a full circle.
-fn check_fdk(projections: &Projections, volume: &VolumeGeometry, options: &FdkOptions) -> Result<Vec<f64>> {
+fn check_fdk(projections: &Projections, volume: &VoxelGrid, options: &FdkOptions) -> Result<Vec<f64>> {
     if !(options.cutoff.is_finite() && options.cutoff > 0.0) {
         return Err(invalid("options.cutoff", format!("must be positive, got {}", options.cutoff)));
     }

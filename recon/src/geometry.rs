@@ -4,27 +4,9 @@
 //! nipple, z up); slices are planes of constant z. Everything about the scanner comes from the per-view
 //! [`ViewPose`]s: nothing here assumes an arc, a preset or a stationary detector.
 
-use tomolab_hal::{DetectorGeometry, Vec3, ViewPose};
+use tomolab_hal::{DetectorGeometry, Vec3, ViewPose, VoxelGrid};
 
 use crate::error::{Result, invalid};
-
-/// A regular voxel grid aligned with the world axes.
-///
-/// Voxel `(ix, iy, iz)` has its centre at `origin_mm + (ix * dx, iy * dy, iz * dz)`. Data is stored slice by
-/// slice, each slice row-major with rows along y: index `(iz * ny + iy) * nx + ix`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct VolumeGeometry {
-    /// Voxels along x.
-    pub nx: usize,
-    /// Voxels along y.
-    pub ny: usize,
-    /// Slices (voxels along z).
-    pub nz: usize,
-    /// Voxel size (dx, dy, dz), mm.
-    pub voxel_mm: [f64; 3],
-    /// Centre of voxel (0, 0, 0), mm.
-    pub origin_mm: [f64; 3],
-}
 
 /// Largest reconstruction grid accepted by default, voxels: 2^30 (4 GiB as f32; algorithms hold a few
 /// arrays of this size). Override with the environment variable [`MAX_VOXELS_ENV`].
@@ -54,84 +36,49 @@ fn axis_count(field: &str, extent_mm: f64, voxel_mm: f64) -> Result<usize> {
     Ok(n as usize)
 }
 
-impl VolumeGeometry {
-    /// Number of voxels.
-    pub fn len(&self) -> usize {
-        self.nx * self.ny * self.nz
+/// Checks that a reconstruction grid is usable: at least one voxel per axis, positive finite voxel sizes, a
+/// finite origin and no more voxels than [`max_voxels`].
+pub fn validate_grid(grid: &VoxelGrid) -> Result<()> {
+    if grid.nx == 0 || grid.ny == 0 || grid.nz == 0 {
+        return Err(invalid(
+            "volume.nx/ny/nz",
+            format!("must all be at least 1, got {}x{}x{}", grid.nx, grid.ny, grid.nz),
+        ));
     }
-
-    /// Whether the grid has no voxels.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Voxels in one slice.
-    pub fn slice_len(&self) -> usize {
-        self.nx * self.ny
-    }
-
-    /// Centre of voxel `(ix, iy, iz)` (fractional indices interpolate), mm.
-    pub fn position(&self, ix: f64, iy: f64, iz: f64) -> Vec3 {
-        Vec3::new(
-            self.origin_mm[0] + ix * self.voxel_mm[0],
-            self.origin_mm[1] + iy * self.voxel_mm[1],
-            self.origin_mm[2] + iz * self.voxel_mm[2],
-        )
-    }
-
-    /// Height of the centre of slice `iz`, mm.
-    pub fn slice_z_mm(&self, iz: usize) -> f64 {
-        self.origin_mm[2] + iz as f64 * self.voxel_mm[2]
-    }
-
-    /// The centre of the grid, mm.
-    pub fn centre(&self) -> Vec3 {
-        self.position((self.nx as f64 - 1.0) / 2.0, (self.ny as f64 - 1.0) / 2.0, (self.nz as f64 - 1.0) / 2.0)
-    }
-
-    /// Checks that the grid is usable.
-    pub fn validate(&self) -> Result<()> {
-        if self.nx == 0 || self.ny == 0 || self.nz == 0 {
-            return Err(invalid(
-                "volume.nx/ny/nz",
-                format!("must all be at least 1, got {}x{}x{}", self.nx, self.ny, self.nz),
-            ));
+    for (i, v) in grid.voxel_mm.iter().enumerate() {
+        if !(v.is_finite() && *v > 0.0) {
+            return Err(invalid(format!("volume.voxel_mm[{i}]"), format!("must be positive and finite, got {v}")));
         }
-        for (i, v) in self.voxel_mm.iter().enumerate() {
-            if !(v.is_finite() && *v > 0.0) {
-                return Err(invalid(format!("volume.voxel_mm[{i}]"), format!("must be positive and finite, got {v}")));
-            }
-        }
-        if self.origin_mm.iter().any(|o| !o.is_finite()) {
-            return Err(invalid("volume.origin_mm", "must be finite"));
-        }
-        let limit = max_voxels();
-        let total = self.nx.checked_mul(self.ny).and_then(|n| n.checked_mul(self.nz));
-        if total.is_none_or(|t| t > limit) {
-            return Err(invalid(
-                "volume.nx/ny/nz",
-                format!(
-                    "{}x{}x{} voxels exceeds the grid limit of {limit} (raise it with {MAX_VOXELS_ENV})",
-                    self.nx, self.ny, self.nz
-                ),
-            ));
-        }
-        Ok(())
     }
+    if grid.min_corner_mm.iter().any(|o| !o.is_finite()) {
+        return Err(invalid("volume.min_corner_mm", "must be finite"));
+    }
+    let limit = max_voxels();
+    let total = grid.nx.checked_mul(grid.ny).and_then(|n| n.checked_mul(grid.nz));
+    if total.is_none_or(|t| t > limit) {
+        return Err(invalid(
+            "volume.nx/ny/nz",
+            format!(
+                "{}x{}x{} voxels exceeds the grid limit of {limit} (raise it with {MAX_VOXELS_ENV})",
+                grid.nx, grid.ny, grid.nz
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A volume: its grid and its values (attenuation, 1/mm, unless stated otherwise).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Volume {
     /// The grid.
-    pub geometry: VolumeGeometry,
+    pub geometry: VoxelGrid,
     /// Values, in the grid's order (slice by slice, rows along y).
     pub data: Vec<f32>,
 }
 
 impl Volume {
     /// A volume of zeros.
-    pub fn zeros(geometry: VolumeGeometry) -> Self {
+    pub fn zeros(geometry: VoxelGrid) -> Self {
         Self { geometry, data: vec![0.0; geometry.len()] }
     }
 
@@ -323,91 +270,84 @@ pub fn central_view(poses: &[ViewPose]) -> Option<usize> {
     (0..poses.len()).min_by(|&a, &b| off_axis(&poses[a]).total_cmp(&off_axis(&poses[b])))
 }
 
-impl VolumeGeometry {
-    /// The default tomosynthesis grid for these projections: the detector footprint of the central view over
-    /// the slab `support_height_mm .. support_height_mm + thickness`, in slices of `slice_mm`.
-    ///
-    /// `compressed_thickness_mm` is the acquisition's compressed thickness, used when `options.thickness_mm`
-    /// is unset; without either, the call fails naming both.
-    pub fn for_tomosynthesis(
-        detector: &DetectorGeometry,
-        poses: &[ViewPose],
-        compressed_thickness_mm: Option<f64>,
-        options: &VolumeOptions,
-    ) -> Result<Self> {
-        let k = central_view(poses).ok_or_else(|| invalid("views", "at least one view is required"))?;
-        let pose = &poses[k];
-        validate_pose(pose).map_err(|p| invalid(format!("views[{k}].pose"), p))?;
-        let thickness = options.thickness_mm.or(compressed_thickness_mm).ok_or_else(|| {
-            invalid(
-                "options.thickness_mm",
-                "not given and the acquisition has no compression record (meta.compression)",
-            )
-        })?;
-        if !(thickness.is_finite() && thickness > 0.0) {
-            return Err(invalid("thickness_mm", format!("must be positive and finite, got {thickness}")));
-        }
-        if !(options.slice_mm.is_finite() && options.slice_mm > 0.0) {
-            return Err(invalid("options.slice_mm", format!("must be positive and finite, got {}", options.slice_mm)));
-        }
-        if !options.support_height_mm.is_finite() {
-            return Err(invalid("options.support_height_mm", "must be finite"));
-        }
-        let nz = axis_count("options.slice_mm", thickness, options.slice_mm)?;
-        let z0 = options.support_height_mm + options.slice_mm / 2.0;
-        let z_mid = options.support_height_mm + thickness / 2.0;
-        let n = pose.detector_normal();
-        let h_source = n.dot(&(pose.source_mm - pose.detector_centre_mm));
-        let h_mid = z_mid - pose.detector_centre_mm.z;
-        if h_mid >= h_source {
-            return Err(invalid("thickness_mm", "the slab reaches the focal spot"));
-        }
-        let magnification = h_source / (h_source - h_mid);
-        let pitch = detector.pitch_u_mm.min(detector.pitch_v_mm);
-        let voxel = options.voxel_xy_mm.unwrap_or(pitch / magnification);
-        if !(voxel.is_finite() && voxel > 0.0) {
-            return Err(invalid("options.voxel_xy_mm", format!("must be positive and finite, got {voxel}")));
-        }
-        // Footprint: the bounding box of the central view's detector corners in x and y.
-        let (c_max, r_max) = (detector.cols as f64 - 0.5, detector.rows as f64 - 0.5);
-        let corners = [(-0.5, -0.5), (c_max, -0.5), (-0.5, r_max), (c_max, r_max)]
-            .map(|(c, r)| pose.pixel_position(detector, c, r));
-        let (mut xmin, mut xmax, mut ymin, mut ymax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for p in &corners {
-            xmin = xmin.min(p.x);
-            xmax = xmax.max(p.x);
-            ymin = ymin.min(p.y);
-            ymax = ymax.max(p.y);
-        }
-        let voxel_field =
-            if options.voxel_xy_mm.is_some() { "options.voxel_xy_mm" } else { "detector.pitch_u_mm/pitch_v_mm" };
-        let nx = axis_count(voxel_field, xmax - xmin, voxel)?;
-        let ny = axis_count(voxel_field, ymax - ymin, voxel)?;
-        let total = nx.checked_mul(ny).and_then(|n| n.checked_mul(nz));
-        if total.is_none_or(|t| t > max_voxels()) {
-            return Err(invalid(
-                voxel_field,
-                format!(
-                    "{voxel} mm voxels over the {:.1} x {:.1} x {thickness} mm slab give {nx}x{ny}x{nz} voxels, \
-                     above the grid limit of {} (raise it with {MAX_VOXELS_ENV})",
-                    xmax - xmin,
-                    ymax - ymin,
-                    max_voxels()
-                ),
-            ));
-        }
-        let cx = (xmin + xmax) / 2.0;
-        let cy = (ymin + ymax) / 2.0;
-        let geometry = Self {
-            nx,
-            ny,
-            nz,
-            voxel_mm: [voxel, voxel, options.slice_mm],
-            origin_mm: [cx - (nx as f64 - 1.0) / 2.0 * voxel, cy - (ny as f64 - 1.0) / 2.0 * voxel, z0],
-        };
-        geometry.validate()?;
-        Ok(geometry)
+/// The default tomosynthesis grid for these projections: the detector footprint of the central view over
+/// the slab `support_height_mm .. support_height_mm + thickness`, in slices of `slice_mm`.
+///
+/// `compressed_thickness_mm` is the acquisition's compressed thickness, used when `options.thickness_mm`
+/// is unset; without either, the call fails naming both.
+pub fn tomosynthesis_grid(
+    detector: &DetectorGeometry,
+    poses: &[ViewPose],
+    compressed_thickness_mm: Option<f64>,
+    options: &VolumeOptions,
+) -> Result<VoxelGrid> {
+    let k = central_view(poses).ok_or_else(|| invalid("views", "at least one view is required"))?;
+    let pose = &poses[k];
+    validate_pose(pose).map_err(|p| invalid(format!("views[{k}].pose"), p))?;
+    let thickness = options.thickness_mm.or(compressed_thickness_mm).ok_or_else(|| {
+        invalid("options.thickness_mm", "not given and the acquisition has no compression record (meta.compression)")
+    })?;
+    if !(thickness.is_finite() && thickness > 0.0) {
+        return Err(invalid("thickness_mm", format!("must be positive and finite, got {thickness}")));
     }
+    if !(options.slice_mm.is_finite() && options.slice_mm > 0.0) {
+        return Err(invalid("options.slice_mm", format!("must be positive and finite, got {}", options.slice_mm)));
+    }
+    if !options.support_height_mm.is_finite() {
+        return Err(invalid("options.support_height_mm", "must be finite"));
+    }
+    let nz = axis_count("options.slice_mm", thickness, options.slice_mm)?;
+    let z0 = options.support_height_mm + options.slice_mm / 2.0;
+    let z_mid = options.support_height_mm + thickness / 2.0;
+    let n = pose.detector_normal();
+    let h_source = n.dot(&(pose.source_mm - pose.detector_centre_mm));
+    let h_mid = z_mid - pose.detector_centre_mm.z;
+    if h_mid >= h_source {
+        return Err(invalid("thickness_mm", "the slab reaches the focal spot"));
+    }
+    let magnification = h_source / (h_source - h_mid);
+    let pitch = detector.pitch_u_mm.min(detector.pitch_v_mm);
+    let voxel = options.voxel_xy_mm.unwrap_or(pitch / magnification);
+    if !(voxel.is_finite() && voxel > 0.0) {
+        return Err(invalid("options.voxel_xy_mm", format!("must be positive and finite, got {voxel}")));
+    }
+    // Footprint: the bounding box of the central view's detector corners in x and y.
+    let (c_max, r_max) = (detector.cols as f64 - 0.5, detector.rows as f64 - 0.5);
+    let corners =
+        [(-0.5, -0.5), (c_max, -0.5), (-0.5, r_max), (c_max, r_max)].map(|(c, r)| pose.pixel_position(detector, c, r));
+    let (mut xmin, mut xmax, mut ymin, mut ymax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in &corners {
+        xmin = xmin.min(p.x);
+        xmax = xmax.max(p.x);
+        ymin = ymin.min(p.y);
+        ymax = ymax.max(p.y);
+    }
+    let voxel_field =
+        if options.voxel_xy_mm.is_some() { "options.voxel_xy_mm" } else { "detector.pitch_u_mm/pitch_v_mm" };
+    let nx = axis_count(voxel_field, xmax - xmin, voxel)?;
+    let ny = axis_count(voxel_field, ymax - ymin, voxel)?;
+    let total = nx.checked_mul(ny).and_then(|n| n.checked_mul(nz));
+    if total.is_none_or(|t| t > max_voxels()) {
+        return Err(invalid(
+            voxel_field,
+            format!(
+                "{voxel} mm voxels over the {:.1} x {:.1} x {thickness} mm slab give {nx}x{ny}x{nz} voxels, \
+                     above the grid limit of {} (raise it with {MAX_VOXELS_ENV})",
+                xmax - xmin,
+                ymax - ymin,
+                max_voxels()
+            ),
+        ));
+    }
+    let cx = (xmin + xmax) / 2.0;
+    let cy = (ymin + ymax) / 2.0;
+    let geometry = VoxelGrid::from_first_centre(
+        [nx, ny, nz],
+        [voxel, voxel, options.slice_mm],
+        [cx - (nx as f64 - 1.0) / 2.0 * voxel, cy - (ny as f64 - 1.0) / 2.0 * voxel, z0],
+    );
+    validate_grid(&geometry)?;
+    Ok(geometry)
 }
 
 #[cfg(test)]

@@ -19,8 +19,9 @@ use std::time::Instant;
 
 use crate::error::{Result, invalid};
 use crate::fbp::check_projector;
-use crate::geometry::{Projections, Volume, VolumeGeometry};
+use crate::geometry::{Projections, Volume};
 use crate::projector::{KernelPath, ProjectorPair, VoxelProjector};
+use tomolab_hal::VoxelGrid;
 
 /// Settings of OS-SART.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -112,7 +113,7 @@ fn residual<P: ProjectorPair + ?Sized>(projector: &P, projections: &Projections,
     Ok((num / norm(&projections.data).max(f64::MIN_POSITIVE)) as f32)
 }
 
-fn check_start(start: Option<&Volume>, volume: &VolumeGeometry) -> Result<Vec<f32>> {
+fn check_start(start: Option<&Volume>, volume: &VoxelGrid) -> Result<Vec<f32>> {
     match start {
         Some(v) if v.geometry != *volume => {
             Err(invalid("start", "the starting volume's grid differs from the target grid"))
@@ -125,7 +126,7 @@ fn check_start(start: Option<&Volume>, volume: &VolumeGeometry) -> Result<Vec<f3
 /// OS-SART from `start` (zeros if `None`), on the voxel-driven projector that `options.path` picks.
 pub fn sart(
     projections: &Projections,
-    volume: &VolumeGeometry,
+    volume: &VoxelGrid,
     options: &SartOptions,
     start: Option<&Volume>,
 ) -> Result<(Volume, IterationReport)> {
@@ -215,7 +216,7 @@ pub fn sart_with<P: ProjectorPair + ?Sized>(
 /// projector that `options.path` picks.
 pub fn mlem(
     projections: &Projections,
-    volume: &VolumeGeometry,
+    volume: &VoxelGrid,
     options: &MlemOptions,
     start: Option<&Volume>,
 ) -> Result<(Volume, IterationReport)> {

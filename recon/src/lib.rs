@@ -7,7 +7,7 @@
 //!
 //! Three families are kept apart, as in astra and RTK:
 //!
-//! - **geometry** ([`geometry`]): the voxel grid ([`VolumeGeometry`], derived by default from the poses and
+//! - **geometry** ([`geometry`]): the voxel grid ([`VoxelGrid`], derived by default from the poses and
 //!   the compressed thickness: in-plane voxel = pitch at the mid-breast plane, 1 mm slices), the projection
 //!   stack ([`Projections`]) and the projective map of each view ([`geometry::ViewMatrix`]);
 //! - **projectors** ([`projector`]): the [`ProjectorPair`] trait (`A` / `A^T`) and its voxel-driven
@@ -53,20 +53,22 @@ pub mod synth;
 pub use error::{ReconError, Result};
 pub use fbp::{FbpOptions, Window, fbp, fbp_with};
 pub use fdk::{FdkOptions, fdk, fdk_with};
-pub use geometry::{Projections, Volume, VolumeGeometry, VolumeOptions};
+pub use geometry::{Projections, Volume, VolumeOptions, tomosynthesis_grid, validate_grid};
 pub use iterative::{IterationReport, MlemOptions, SartOptions, mlem, mlem_with, sart, sart_with};
 pub use pipeline::{Algorithm, ReconConfig, ReconReport, Reconstruction, reconstruct};
 pub use preprocess::{Crop, DefectRepair, Normalisation, PreprocessOptions, line_integrals};
 pub use projector::{GeneralProjector, KernelPath, ProjectorPair, SeparableProjector, ViewWeight, VoxelProjector};
 pub use synth::synthetic_2d;
+/// The voxel grid of a reconstruction: hal's one grid type, re-exported for the algorithms' callers.
+pub use tomolab_hal::VoxelGrid;
 
 /// The default tomosynthesis grid for an acquisition's (preprocessed) projections: see
-/// [`VolumeGeometry::for_tomosynthesis`]. The compressed thickness comes from `meta.compression`.
+/// [`tomosynthesis_grid`]. The compressed thickness comes from `meta.compression`.
 pub fn tomosynthesis_volume(
     meta: &tomolab_hal::AcquisitionMeta,
     projections: &Projections,
     options: &VolumeOptions,
-) -> Result<VolumeGeometry> {
+) -> Result<VoxelGrid> {
     let thickness = meta.compression.map(|c| c.thickness.get());
-    VolumeGeometry::for_tomosynthesis(&projections.detector, &projections.poses, thickness, options)
+    tomosynthesis_grid(&projections.detector, &projections.poses, thickness, options)
 }

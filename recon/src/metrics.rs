@@ -28,10 +28,11 @@ pub struct Asf {
 fn disc_stats(volume: &Volume, iz: usize, cx: f64, cy: f64, r_in: f64, r_out: f64) -> (f64, usize) {
     let g = &volume.geometry;
     let (dx, dy) = (g.voxel_mm[0], g.voxel_mm[1]);
-    let ix0 = (((cx - r_out - g.origin_mm[0]) / dx).floor().max(0.0)) as usize;
-    let ix1 = (((cx + r_out - g.origin_mm[0]) / dx).ceil().max(0.0) as usize).min(g.nx.saturating_sub(1));
-    let iy0 = (((cy - r_out - g.origin_mm[1]) / dy).floor().max(0.0)) as usize;
-    let iy1 = (((cy + r_out - g.origin_mm[1]) / dy).ceil().max(0.0) as usize).min(g.ny.saturating_sub(1));
+    let origin = g.first_centre_mm();
+    let ix0 = (((cx - r_out - origin[0]) / dx).floor().max(0.0)) as usize;
+    let ix1 = (((cx + r_out - origin[0]) / dx).ceil().max(0.0) as usize).min(g.nx.saturating_sub(1));
+    let iy0 = (((cy - r_out - origin[1]) / dy).floor().max(0.0)) as usize;
+    let iy1 = (((cy + r_out - origin[1]) / dy).ceil().max(0.0) as usize).min(g.ny.saturating_sub(1));
     let (mut sum, mut n) = (0.0, 0);
     for iy in iy0..=iy1 {
         for ix in ix0..=ix1 {

@@ -16,11 +16,12 @@ use tomolab_hal::Acquisition;
 use crate::error::{Result, invalid};
 use crate::fbp::{FbpOptions, Window, fbp};
 use crate::fdk::{FdkOptions, default_ct_volume, fdk};
-use crate::geometry::{Projections, Volume, VolumeGeometry, VolumeOptions};
+use crate::geometry::{Projections, Volume, VolumeOptions};
 use crate::iterative::{IterationReport, MlemOptions, SartOptions, mlem, sart};
 use crate::preprocess::{Crop, DefectRepair, Normalisation, PreprocessOptions, line_integrals};
 use crate::projector::KernelPath;
 use crate::synth::synthetic_2d;
+use tomolab_hal::VoxelGrid;
 
 /// Reconstruction algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -249,7 +250,7 @@ pub struct Reconstruction {
 
 impl Reconstruction {
     /// The volume grid.
-    pub fn geometry(&self) -> &VolumeGeometry {
+    pub fn geometry(&self) -> &VoxelGrid {
         &self.volume.geometry
     }
 

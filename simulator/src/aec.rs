@@ -8,7 +8,7 @@
 use tomolab_hal::aec::{DensityCalibration, OutputCalibration, PreshotAec};
 use tomolab_hal::technique::Technique;
 use tomolab_hal::{ArcGeometry, DetectorGeometry, Kilovolts, ScanPreset};
-use tomolab_phantom::{Grid, LabelVolume, Material, MaterialTable};
+use tomolab_phantom::{LabelVolume, Material, MaterialTable};
 
 use crate::error::PhysicsError;
 use crate::render::PhysicsRenderer;
@@ -118,7 +118,7 @@ pub fn slab_mu(
     let probe = DetectorGeometry { cols: 1, rows: 1, pitch_u_mm: 1.0, pitch_v_mm: 1.0, ..arc.detector };
     let probe_arc = ArcGeometry { detector: probe, ..*arc };
     let centre_y = 0.45;
-    let grid = Grid::covering(
+    let grid = tomolab_phantom::volume::covering(
         [-thickness_mm / 2.0, centre_y - thickness_mm / 2.0, support_mm],
         [thickness_mm / 2.0, centre_y + thickness_mm / 2.0, support_mm + thickness_mm],
         thickness_mm,
@@ -152,7 +152,7 @@ mod tests {
     use crate::spectrum::FilterLayer;
 
     fn renderer(preset: &ScanPreset, scatter: ScatterModel) -> PhysicsRenderer {
-        let grid = Grid::covering([-10.0, 0.0, 20.0], [10.0, 20.0, 40.0], 10.0).unwrap();
+        let grid = tomolab_phantom::volume::covering([-10.0, 0.0, 20.0], [10.0, 20.0, 40.0], 10.0).unwrap();
         let volume = Arc::new(LabelVolume::air(grid).unwrap());
         let config = RenderConfig {
             fixed_layers: vec![FilterLayer::named("Be", 1.0).unwrap()],

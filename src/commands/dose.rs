@@ -158,7 +158,7 @@ fn phantom_views(
     let text = std::fs::read_to_string(dir.join("materials.json")).context("reading materials.json")?;
     let materials: MaterialTable = serde_json::from_str(&text).context("materials.json")?;
     let phantom = PhantomDose { volume: &volume, materials: &materials, arc: &preset.geometry, fixed_layers: fixed };
-    let thickness = phantom.top_mm() - volume.grid.origin_mm[2];
+    let thickness = phantom.top_mm() - volume.grid.min_corner_mm[2];
     let histories = args.histories.unwrap_or(DEFAULT_HISTORIES);
     let config = PhantomDoseConfig { histories_per_view: histories, batches: 16, seed: args.seed };
     let angles = preset.sampling.angles_deg();

@@ -42,8 +42,9 @@ struct Report {
 pub fn run(args: &MetricsArgs) -> anyhow::Result<()> {
     let volume = read_nrrd(&args.volume).with_context(|| format!("reading {}", args.volume.display()))?;
     let g = volume.geometry;
+    let origin = g.first_centre_mm();
     let slice_at = |z: f64| -> anyhow::Result<usize> {
-        let iz = ((z - g.origin_mm[2]) / g.voxel_mm[2]).round();
+        let iz = ((z - origin[2]) / g.voxel_mm[2]).round();
         if !(0.0..g.nz as f64).contains(&iz) {
             bail!("z = {z} mm is outside the volume ({} .. {} mm)", g.slice_z_mm(0), g.slice_z_mm(g.nz - 1));
         }
@@ -74,7 +75,7 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<()> {
     if let Some(e) = &args.edge {
         let iz = slice_at(e[0])?;
         let to_index = |v: f64, axis: usize, n: usize| -> usize {
-            (((v - g.origin_mm[axis]) / g.voxel_mm[axis]).round().max(0.0) as usize).min(n - 1)
+            (((v - origin[axis]) / g.voxel_mm[axis]).round().max(0.0) as usize).min(n - 1)
         };
         let (x0, x1) = (to_index(e[1].min(e[3]), 0, g.nx), to_index(e[1].max(e[3]), 0, g.nx));
         let (y0, y1) = (to_index(e[2].min(e[4]), 1, g.ny), to_index(e[2].max(e[4]), 1, g.ny));

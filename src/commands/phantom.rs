@@ -211,14 +211,14 @@ pub fn run(args: &PhantomArgs) -> anyhow::Result<()> {
     let phantom = build(args).context("invalid phantom parameters")?;
     let g = phantom.grid();
     println!(
-        "{} phantom: {} x {} x {} voxels of {} mm ({:.0} MB of labels), origin {:?} mm",
+        "{} phantom: {} x {} x {} voxels of {} mm ({:.0} MB of labels), minimum corner {:?} mm",
         phantom.ground_truth().phantom,
         g.nx,
         g.ny,
         g.nz,
-        g.voxel_mm,
+        g.cubic_voxel_mm(),
         g.len() as f64 / 1e6,
-        g.origin_mm
+        g.min_corner_mm
     );
     let written = write_outputs(&phantom, &args.out, args.compress)
         .with_context(|| format!("writing the phantom to {}", args.out.display()))?;

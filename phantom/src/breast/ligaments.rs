@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::BreastParams;
 use crate::material::{ADIPOSE, LIGAMENT};
 use crate::rng::{Purpose, stream};
-use crate::volume::Grid;
+use tomolab_hal::VoxelGrid;
 
 /// Edge of a candidate block in mm.
 const BLOCK_MM: f64 = 2.0;
@@ -189,7 +189,7 @@ impl Ligaments {
     /// block the candidate seeds are fixed, so each voxel costs a few multiply-adds per candidate.
     pub(super) fn mark_row(
         &self,
-        grid: &Grid,
+        grid: &VoxelGrid,
         j: usize,
         k: usize,
         row: &mut [u8],
@@ -204,8 +204,8 @@ impl Ligaments {
             return;
         }
         let (by, bz) = (by as usize, bz as usize);
-        let v = grid.voxel_mm;
-        let ox = grid.origin_mm[0];
+        let v = grid.cubic_voxel_mm();
+        let ox = grid.min_corner_mm[0];
         let (first, last) = span;
         let mut i = first;
         while i <= last {

@@ -14,7 +14,7 @@ use crate::rng::{Purpose, stream};
 use crate::shapes::{Aabb, Rasterized};
 use crate::texture::{CoarseField, fft_friendly, power_law_field};
 use crate::truth::{BoxVoxels, BreastTruth, COORDINATES, GroundTruth, PhantomKind, TruthObject, box_mm};
-use crate::volume::Grid;
+use tomolab_hal::VoxelGrid;
 
 /// Prepares a breast: validates, builds outline, texture, ligaments and lesions.
 pub(crate) fn prepare(p: &BreastParams) -> Result<(BreastScene, MaterialTable, GroundTruth)> {
@@ -34,13 +34,13 @@ pub(crate) fn prepare(p: &BreastParams) -> Result<(BreastScene, MaterialTable, G
 }
 
 /// The voxel grid: the outline's bounding box, centred on x = 0, starting at the chest wall and the support.
-fn voxel_grid(p: &BreastParams, lo: [f64; 3], hi: [f64; 3]) -> Result<Grid> {
+fn voxel_grid(p: &BreastParams, lo: [f64; 3], hi: [f64; 3]) -> Result<VoxelGrid> {
     let v = p.voxel_mm;
     let nx = ((hi[0] - lo[0]) / v - 1e-9).ceil() as usize;
     let ny = ((hi[1] - lo[1]) / v - 1e-9).ceil() as usize;
     let nz = ((hi[2] - lo[2]) / v - 1e-9).ceil() as usize;
-    let grid = Grid { nx, ny, nz, voxel_mm: v, origin_mm: [-0.5 * nx as f64 * v, 0.0, p.support_height_mm] };
-    grid.checked_len()?;
+    let grid = VoxelGrid::cubic([nx, ny, nz], v, [-0.5 * nx as f64 * v, 0.0, p.support_height_mm]);
+    crate::volume::checked_len(&grid)?;
     Ok(grid)
 }
 
@@ -108,7 +108,7 @@ struct Placement<'a> {
 fn insert_lesions(
     p: &BreastParams,
     at: &Placement<'_>,
-    grid: &Grid,
+    grid: &VoxelGrid,
 ) -> Result<(MaterialTable, Vec<TruthObject>, Vec<Rasterized>)> {
     let mut materials = MaterialTable::breast();
     let mut objects = Vec::new();
@@ -202,7 +202,7 @@ fn lesion_centre(
 
 /// Scales the field to quantization units [0, BINS - 1]; returns, per voxel column, the lower
 /// coarse node along x and the interpolation weight.
-fn quantize(field: &mut CoarseField, grid: &Grid) -> Vec<(u32, f32)> {
+fn quantize(field: &mut CoarseField, grid: &VoxelGrid) -> Vec<(u32, f32)> {
     let (vmin, vmax) = field.min_max();
     let qscale = if vmax > vmin { (BINS as f32 - 1.0) / (vmax - vmin) } else { 0.0 };
     for v in &mut field.data {
@@ -217,7 +217,7 @@ fn quantize(field: &mut CoarseField, grid: &Grid) -> Vec<(u32, f32)> {
 }
 
 /// The ground truth of the breast before voxelization (label counts and measured fraction come later).
-fn breast_truth(p: &BreastParams, outline: &Outline, grid: Grid, objects: Vec<TruthObject>) -> GroundTruth {
+fn breast_truth(p: &BreastParams, outline: &Outline, grid: VoxelGrid, objects: Vec<TruthObject>) -> GroundTruth {
     GroundTruth {
         phantom: PhantomKind::Breast,
         seed: p.seed,

@@ -6,12 +6,12 @@ use super::{BINS, Outline, TISSUE};
 use crate::material::{ADIPOSE, AIR, FIRST_OBJECT_LABEL, GLANDULAR, NIPPLE, SKIN};
 use crate::shapes::Rasterized;
 use crate::texture::CoarseField;
-use crate::volume::Grid;
+use tomolab_hal::VoxelGrid;
 
 /// A breast ready to be voxelized slice by slice.
 #[derive(Debug, Clone)]
 pub(crate) struct BreastScene {
-    pub grid: Grid,
+    pub grid: VoxelGrid,
     pub outline: Outline,
     /// Texture + bias, scaled to quantization units [0, BINS - 1].
     pub(super) field: CoarseField,
@@ -23,7 +23,7 @@ pub(crate) struct BreastScene {
 }
 
 /// Inclusive index range of voxels along x whose centres satisfy |x| <= h.
-fn x_range(grid: &Grid, h: f64) -> Option<(usize, usize)> {
+fn x_range(grid: &VoxelGrid, h: f64) -> Option<(usize, usize)> {
     grid.centre_range(0, -h, h)
 }
 

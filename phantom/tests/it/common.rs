@@ -15,7 +15,7 @@ pub fn dense_projection(v: &LabelVolume) -> Vec<f64> {
     for k in 0..v.grid.nz {
         for (q, &l) in p.iter_mut().zip(v.slice(k)) {
             if l == GLANDULAR || l == LIGAMENT {
-                *q += v.grid.voxel_mm;
+                *q += v.grid.cubic_voxel_mm();
             }
         }
     }

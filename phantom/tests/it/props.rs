@@ -1,11 +1,12 @@
 //! Property tests of geometry and of label validity.
 
 use proptest::prelude::*;
-use tomolab_phantom::{BreastParams, Grid, LesionSpec, Outline, Phantom};
+use tomolab_hal::VoxelGrid;
+use tomolab_phantom::{BreastParams, LesionSpec, Outline, Phantom};
 
-fn grid() -> impl Strategy<Value = Grid> {
+fn grid() -> impl Strategy<Value = VoxelGrid> {
     (1usize..40, 1usize..40, 1usize..40, 0.05f64..2.0, -100.0f64..100.0, -100.0f64..100.0, 0.0f64..50.0)
-        .prop_map(|(nx, ny, nz, voxel_mm, ox, oy, oz)| Grid { nx, ny, nz, voxel_mm, origin_mm: [ox, oy, oz] })
+        .prop_map(|(nx, ny, nz, voxel_mm, ox, oy, oz)| VoxelGrid::cubic([nx, ny, nz], voxel_mm, [ox, oy, oz]))
 }
 
 proptest! {

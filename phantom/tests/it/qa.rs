@@ -9,7 +9,7 @@ fn pmma_slab_is_uniform() {
     let g = Phantom::slab(&p).unwrap().generate().unwrap();
     assert_eq!(g.volume.grid.nz, 60);
     assert!(g.volume.labels.iter().all(|&l| l == PMMA));
-    assert_eq!(g.volume.grid.origin_mm[2], p.support_height_mm);
+    assert_eq!(g.volume.grid.min_corner_mm[2], p.support_height_mm);
 }
 
 #[test]

@@ -17,9 +17,9 @@ fn projected_texture_has_power_law_exponent_near_three() {
         let g = Phantom::breast(&p).unwrap().generate().unwrap();
         let v = &g.volume;
         let proj = dense_projection(v);
-        let side = (56.0 / v.grid.voxel_mm) as usize;
-        let [i0, j0, _] = v.world_to_voxel([-28.0, 4.0, v.grid.origin_mm[2] + 1.0]).unwrap();
-        let beta = fit_beta(&proj, v.grid.nx, (i0, j0, side), v.grid.voxel_mm, (0.1, 1.0));
+        let side = (56.0 / v.grid.cubic_voxel_mm()) as usize;
+        let [i0, j0, _] = v.world_to_voxel([-28.0, 4.0, v.grid.min_corner_mm[2] + 1.0]).unwrap();
+        let beta = fit_beta(&proj, v.grid.nx, (i0, j0, side), v.grid.cubic_voxel_mm(), (0.1, 1.0));
         println!("seed {seed}: beta = {beta:.3}");
         betas.push(beta);
     }

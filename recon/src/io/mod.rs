@@ -16,7 +16,8 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::error::{Result, invalid, io_error};
-use crate::geometry::{Volume, VolumeGeometry};
+use crate::geometry::Volume;
+use tomolab_hal::VoxelGrid;
 
 pub mod writers;
 
@@ -77,12 +78,13 @@ pub fn write_nrrd(path: &Path, volume: &Volume) -> Result<()> {
     let g = &volume.geometry;
     let file = fs::File::create(path).map_err(|e| io_error(path, "create", e))?;
     let mut out = BufWriter::new(file);
+    let origin = g.first_centre_mm();
     let header = format!(
         "NRRD0004\n# tomolab reconstruction: attenuation in 1/mm; scanner frame (x tube travel, y chest wall to nipple, z up), mm\n\
          type: float\ndimension: 3\nspace dimension: 3\nsizes: {} {} {}\n\
          space directions: ({},0,0) (0,{},0) (0,0,{})\nspace origin: ({},{},{})\nspace units: \"mm\" \"mm\" \"mm\"\n\
          kinds: domain domain domain\nendian: little\nencoding: raw\n\n",
-        g.nx, g.ny, g.nz, g.voxel_mm[0], g.voxel_mm[1], g.voxel_mm[2], g.origin_mm[0], g.origin_mm[1], g.origin_mm[2]
+        g.nx, g.ny, g.nz, g.voxel_mm[0], g.voxel_mm[1], g.voxel_mm[2], origin[0], origin[1], origin[2]
     );
     let write = |out: &mut BufWriter<fs::File>| -> std::io::Result<()> {
         out.write_all(header.as_bytes())?;
@@ -152,14 +154,12 @@ pub fn read_nrrd(path: &Path) -> Result<Volume> {
     if sizes.iter().any(|&n| !(n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64)) {
         return Err(bad("sizes", "must be three positive integers"));
     }
-    let geometry = VolumeGeometry {
-        nx: sizes[0] as usize,
-        ny: sizes[1] as usize,
-        nz: sizes[2] as usize,
-        voxel_mm: [dirs[0], dirs[4], dirs[8]],
-        origin_mm: [origin[0], origin[1], origin[2]],
-    };
-    geometry.validate()?;
+    let geometry = VoxelGrid::from_first_centre(
+        [sizes[0] as usize, sizes[1] as usize, sizes[2] as usize],
+        [dirs[0], dirs[4], dirs[8]],
+        [origin[0], origin[1], origin[2]],
+    );
+    crate::geometry::validate_grid(&geometry)?;
     let raw = &bytes[split + 2..];
     if raw.len() != geometry.len() * 4 {
         return Err(bad("data", &format!("{} bytes, expected {}", raw.len(), geometry.len() * 4)));

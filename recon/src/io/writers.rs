@@ -12,9 +12,9 @@ use tomolab_hal::AcquisitionMeta;
 
 use super::{TiffScaling, write_nrrd, write_preview_png, write_tiff_stack};
 use crate::error::{Result, io_error};
-use crate::geometry::VolumeGeometry;
 use crate::iterative::IterationReport;
 use crate::pipeline::{Algorithm, Reconstruction};
+use tomolab_hal::VoxelGrid;
 
 /// One output format.
 pub trait ReconWriter {
@@ -114,7 +114,7 @@ struct Summary<'a> {
     views: usize,
     detector_cols: usize,
     detector_rows: usize,
-    volume: VolumeGeometry,
+    volume: VoxelGrid,
     tiff_scaling: TiffScaling,
     preprocess_s: f64,
     reconstruct_s: f64,

@@ -10,12 +10,13 @@ use super::{
     voxel_forward,
 };
 use crate::error::Result;
-use crate::geometry::{ViewMatrix, VolumeGeometry};
+use crate::geometry::ViewMatrix;
+use tomolab_hal::VoxelGrid;
 
 /// The voxel-driven projector for any pose.
 #[derive(Debug, Clone)]
 pub struct GeneralProjector {
-    volume: VolumeGeometry,
+    volume: VoxelGrid,
     detector: DetectorGeometry,
     poses: Vec<ViewPose>,
     matrices: Vec<ViewMatrix>,
@@ -23,7 +24,7 @@ pub struct GeneralProjector {
 
 impl GeneralProjector {
     /// A projector for any poses (every voxel must lie between the focal spot's plane and the detector).
-    pub fn new(volume: VolumeGeometry, detector: DetectorGeometry, poses: &[ViewPose]) -> Result<Self> {
+    pub fn new(volume: VoxelGrid, detector: DetectorGeometry, poses: &[ViewPose]) -> Result<Self> {
         let matrices = validate_setup(&volume, &detector, poses)?;
         Ok(Self { volume, detector, poses: poses.to_vec(), matrices })
     }
@@ -90,7 +91,7 @@ impl GeneralProjector {
 }
 
 impl ProjectorPair for GeneralProjector {
-    fn volume(&self) -> &VolumeGeometry {
+    fn volume(&self) -> &VoxelGrid {
         &self.volume
     }
     fn detector(&self) -> &DetectorGeometry {

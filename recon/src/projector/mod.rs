@@ -52,7 +52,8 @@ use rayon::prelude::*;
 use tomolab_hal::{DetectorGeometry, ViewPose};
 
 use crate::error::{Result, invalid};
-use crate::geometry::{ViewMatrix, VolumeGeometry, validate_pose};
+use crate::geometry::{ViewMatrix, validate_pose};
+use tomolab_hal::VoxelGrid;
 
 /// Which backprojection/projection kernel to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -90,10 +91,10 @@ pub enum ViewWeight {
 /// A matched forward/back projector pair for one volume grid, one detector and a set of poses.
 ///
 /// Images are row-major `rows` x `cols`, one per entry of `views` (indices into [`Self::poses`]); volumes
-/// are in [`VolumeGeometry`]'s order. Implementations must be `Sync`: the algorithms call them from rayon.
+/// are in [`VoxelGrid`]'s order. Implementations must be `Sync`: the algorithms call them from rayon.
 pub trait ProjectorPair: Sync {
     /// The volume grid.
-    fn volume(&self) -> &VolumeGeometry;
+    fn volume(&self) -> &VoxelGrid;
     /// The detector grid.
     fn detector(&self) -> &DetectorGeometry;
     /// One pose per view.
@@ -141,7 +142,7 @@ pub trait ProjectorPair: Sync {
 }
 
 impl<P: ProjectorPair + ?Sized> ProjectorPair for &P {
-    fn volume(&self) -> &VolumeGeometry {
+    fn volume(&self) -> &VoxelGrid {
         (**self).volume()
     }
     fn detector(&self) -> &DetectorGeometry {
@@ -178,12 +179,7 @@ pub enum VoxelProjector {
 
 impl VoxelProjector {
     /// A projector; `path` picks the kernel (`Fast` is refused when the geometry does not allow it).
-    pub fn new(
-        volume: VolumeGeometry,
-        detector: DetectorGeometry,
-        poses: &[ViewPose],
-        path: KernelPath,
-    ) -> Result<Self> {
+    pub fn new(volume: VoxelGrid, detector: DetectorGeometry, poses: &[ViewPose], path: KernelPath) -> Result<Self> {
         let aligned = poses.iter().all(is_axis_aligned);
         let fast = match path {
             KernelPath::Auto => aligned,
@@ -218,7 +214,7 @@ impl VoxelProjector {
 }
 
 impl ProjectorPair for VoxelProjector {
-    fn volume(&self) -> &VolumeGeometry {
+    fn volume(&self) -> &VoxelGrid {
         self.inner().volume()
     }
     fn detector(&self) -> &DetectorGeometry {
@@ -256,8 +252,8 @@ fn is_axis_aligned(pose: &ViewPose) -> bool {
 
 /// Checks a projector's grid, detector and poses (every voxel strictly between the source plane and the
 /// detector side) and returns each view's projective map.
-fn validate_setup(volume: &VolumeGeometry, detector: &DetectorGeometry, poses: &[ViewPose]) -> Result<Vec<ViewMatrix>> {
-    volume.validate()?;
+fn validate_setup(volume: &VoxelGrid, detector: &DetectorGeometry, poses: &[ViewPose]) -> Result<Vec<ViewMatrix>> {
+    crate::geometry::validate_grid(volume)?;
     detector.validate().map_err(|e| invalid(e.field, e.problem))?;
     if poses.is_empty() {
         return Err(invalid("views", "at least one view is required"));

@@ -8,12 +8,13 @@ use tomolab_hal::{DetectorGeometry, ViewPose};
 
 use super::{ProjectorPair, ViewWeight, check_weighted, is_axis_aligned, validate_setup, voxel_back, voxel_forward};
 use crate::error::{Result, invalid};
-use crate::geometry::{ViewMatrix, VolumeGeometry};
+use crate::geometry::ViewMatrix;
+use tomolab_hal::VoxelGrid;
 
 /// The separable voxel-driven projector (every detector parallel to the slices).
 #[derive(Debug, Clone)]
 pub struct SeparableProjector {
-    volume: VolumeGeometry,
+    volume: VoxelGrid,
     detector: DetectorGeometry,
     poses: Vec<ViewPose>,
     matrices: Vec<ViewMatrix>,
@@ -23,7 +24,7 @@ pub struct SeparableProjector {
 
 impl SeparableProjector {
     /// A projector; refused when some detector is not parallel to the slices with u along x, v along y.
-    pub fn new(volume: VolumeGeometry, detector: DetectorGeometry, poses: &[ViewPose]) -> Result<Self> {
+    pub fn new(volume: VoxelGrid, detector: DetectorGeometry, poses: &[ViewPose]) -> Result<Self> {
         let matrices = validate_setup(&volume, &detector, poses)?;
         if !poses.iter().all(is_axis_aligned) {
             return Err(invalid(
@@ -40,7 +41,7 @@ impl SeparableProjector {
         let g = &self.volume;
         let m = &self.matrices[k].m;
         let z = g.slice_z_mm(iz);
-        let (ox, oy) = (g.origin_mm[0], g.origin_mm[1]);
+        let [ox, oy, _] = g.first_centre_mm();
         let (dx, dy, dz) = (g.voxel_mm[0], g.voxel_mm[1], g.voxel_mm[2]);
         let w = m[2][2] * z + m[2][3] + m[2][0] * ox + m[2][1] * oy;
         let a_u = (m[0][0] * ox + m[0][1] * oy + m[0][2] * z + m[0][3]) / w;
@@ -210,7 +211,7 @@ impl SeparableProjector {
 }
 
 impl ProjectorPair for SeparableProjector {
-    fn volume(&self) -> &VolumeGeometry {
+    fn volume(&self) -> &VoxelGrid {
         &self.volume
     }
     fn detector(&self) -> &DetectorGeometry {

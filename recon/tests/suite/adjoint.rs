@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tomolab_hal::DetectorMotion;
-use tomolab_recon::{KernelPath, ProjectorPair, VolumeGeometry, VoxelProjector};
+use tomolab_recon::{KernelPath, ProjectorPair, VoxelGrid, VoxelProjector};
 
 use super::{arc_poses, detector};
 
@@ -32,7 +32,7 @@ proptest! {
         let det = detector(36, 28, pitch);
         let motion = if rotating { DetectorMotion::RotatesWithTube } else { DetectorMotion::Stationary };
         let poses = arc_poses(sid, axis, det, motion, -half_arc, half_arc, views);
-        let vol = VolumeGeometry { nx: 30, ny: 22, nz: 7, voxel_mm: [pitch * 1.1, pitch * 0.9, 3.0], origin_mm: [-15.0 * pitch, 2.0, 4.0] };
+        let vol = VoxelGrid::from_first_centre([30, 22, 7], [pitch * 1.1, pitch * 0.9, 3.0], [-15.0 * pitch, 2.0, 4.0]);
         let path = if general { KernelPath::General } else { KernelPath::Auto };
         let proj = VoxelProjector::new(vol, det, &poses, path).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -54,7 +54,7 @@ proptest! {
 fn fast_and_general_kernels_agree() {
     let det = detector(96, 64, 0.5);
     let poses = arc_poses(650.0, 50.0, det, DetectorMotion::Stationary, -25.0, 25.0, 9);
-    let vol = VolumeGeometry { nx: 90, ny: 60, nz: 12, voxel_mm: [0.48, 0.48, 3.0], origin_mm: [-21.4, 1.0, 1.5] };
+    let vol = VoxelGrid::from_first_centre([90, 60, 12], [0.48, 0.48, 3.0], [-21.4, 1.0, 1.5]);
     let fast = VoxelProjector::new(vol, det, &poses, KernelPath::Fast).unwrap();
     let general = VoxelProjector::new(vol, det, &poses, KernelPath::General).unwrap();
     assert!(fast.is_fast() && !general.is_fast());
@@ -86,7 +86,7 @@ fn fast_and_general_kernels_agree() {
 fn forward_projection_of_a_slab_is_its_line_integral() {
     let det = detector(120, 80, 0.5);
     let poses = arc_poses(650.0, 50.0, det, DetectorMotion::Stationary, -25.0, 25.0, 3);
-    let vol = VolumeGeometry { nx: 200, ny: 140, nz: 20, voxel_mm: [0.5, 0.5, 2.0], origin_mm: [-49.75, -15.0, 1.0] };
+    let vol = VoxelGrid::from_first_centre([200, 140, 20], [0.5, 0.5, 2.0], [-49.75, -15.0, 1.0]);
     let proj = VoxelProjector::new(vol, det, &poses, KernelPath::Auto).unwrap();
     let x = vec![0.01f32; vol.len()];
     let mut p = vec![0.0; poses.len() * det.pixel_count()];

@@ -3,7 +3,7 @@
 
 use tomolab_hal::{DetectorMotion, Vec3};
 use tomolab_recon::metrics::artifact_spread;
-use tomolab_recon::{FbpOptions, SartOptions, VolumeGeometry, VolumeOptions, fbp, sart};
+use tomolab_recon::{FbpOptions, SartOptions, VolumeOptions, VoxelGrid, fbp, sart};
 
 use super::{arc_poses, cuboid, detector, project_analytic, sphere};
 
@@ -14,7 +14,7 @@ fn bead_asf(sid: f64, axis: f64, half_arc: f64, views: usize, depth: f64) -> (f6
     let bead = Vec3::new(2.0, 15.0, depth);
     let projections = project_analytic(det, &poses, 3, sphere(bead, 0.5, 0.5));
     let options = VolumeOptions::default();
-    let vol = VolumeGeometry::for_tomosynthesis(&det, &poses, Some(40.0), &options).unwrap();
+    let vol = tomolab_recon::tomosynthesis_grid(&det, &poses, Some(40.0), &options).unwrap();
     assert_eq!(vol.nz, 40);
     let recon = fbp(&projections, &vol, &FbpOptions::default()).unwrap();
     let asf = artifact_spread(&recon, bead.x, bead.y, 0.5).unwrap();
@@ -40,7 +40,7 @@ fn bead_in_focus_at_true_depth_and_wide_angle_asf_is_narrower() {
     assert!(wide_fwhm < narrow_fwhm, "wide {wide_fwhm} mm should be below narrow {narrow_fwhm} mm");
 }
 
-fn slab_setup() -> (tomolab_recon::Projections, VolumeGeometry, f64) {
+fn slab_setup() -> (tomolab_recon::Projections, VoxelGrid, f64) {
     let det = detector(100, 60, 1.0);
     let poses = arc_poses(650.0, 50.0, det, DetectorMotion::Stationary, -25.0, 25.0, 25);
     let mu = 0.05;
@@ -48,7 +48,7 @@ fn slab_setup() -> (tomolab_recon::Projections, VolumeGeometry, f64) {
     let projections =
         project_analytic(det, &poses, 1, cuboid(Vec3::new(-25.0, 0.0, 0.0), Vec3::new(25.0, 40.0, thickness), mu));
     let options = VolumeOptions::default();
-    let vol = VolumeGeometry::for_tomosynthesis(&det, &poses, Some(thickness), &options).unwrap();
+    let vol = tomolab_recon::tomosynthesis_grid(&det, &poses, Some(thickness), &options).unwrap();
     (projections, vol, mu)
 }
 

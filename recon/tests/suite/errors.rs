@@ -1,8 +1,6 @@
 //! Bad inputs give errors that name the field at fault, never panics.
 
-use tomolab_recon::{
-    FbpOptions, PreprocessOptions, SartOptions, VolumeGeometry, VolumeOptions, fbp, line_integrals, sart,
-};
+use tomolab_recon::{FbpOptions, PreprocessOptions, SartOptions, VolumeOptions, VoxelGrid, fbp, line_integrals, sart};
 
 use super::pipeline::bead_acquisition;
 
@@ -44,9 +42,9 @@ fn inconsistent_acquisitions_are_refused() {
 fn bad_options_are_named() {
     let (acq, _) = bead_acquisition();
     let p = line_integrals(&acq, &PreprocessOptions::default()).unwrap();
-    let no_thickness = VolumeGeometry::for_tomosynthesis(&p.detector, &p.poses, None, &VolumeOptions::default());
+    let no_thickness = tomolab_recon::tomosynthesis_grid(&p.detector, &p.poses, None, &VolumeOptions::default());
     assert!(message(no_thickness).contains("thickness_mm"));
-    let vol = VolumeGeometry::for_tomosynthesis(&p.detector, &p.poses, Some(40.0), &VolumeOptions::default()).unwrap();
+    let vol = tomolab_recon::tomosynthesis_grid(&p.detector, &p.poses, Some(40.0), &VolumeOptions::default()).unwrap();
     let mut one = p.clone();
     one.poses.truncate(1);
     one.data.truncate(one.pixels());
@@ -60,7 +58,7 @@ fn bad_options_are_named() {
     let mut short = p.clone();
     short.data.pop();
     assert!(message(fbp(&short, &vol, &FbpOptions::default())).contains("projections.data"));
-    let tall = VolumeGeometry { origin_mm: [vol.origin_mm[0], vol.origin_mm[1], 700.0], ..vol };
+    let tall = VoxelGrid { min_corner_mm: [vol.min_corner_mm[0], vol.min_corner_mm[1], 700.0], ..vol };
     assert!(message(fbp(&p, &tall, &FbpOptions::default())).contains("source_mm"));
 }
 
@@ -71,7 +69,7 @@ fn grid_from_a_pitch_of_1e_minus_6_is_refused_not_a_capacity_overflow() {
     let (mut acq, _) = bead_acquisition();
     acq.meta.detector.pitch_u_mm = 1e-6;
     let p = line_integrals(&acq, &PreprocessOptions::default()).unwrap();
-    let msg = message(VolumeGeometry::for_tomosynthesis(&p.detector, &p.poses, Some(40.0), &VolumeOptions::default()));
+    let msg = message(tomolab_recon::tomosynthesis_grid(&p.detector, &p.poses, Some(40.0), &VolumeOptions::default()));
     assert!(msg.contains("grid limit") && msg.contains("pitch"), "{msg}");
 }
 
@@ -84,15 +82,15 @@ fn grid_from_a_pitch_of_0_02_is_refused_before_allocating() {
     let p = line_integrals(&acq, &PreprocessOptions::default()).unwrap();
     // The bead acquisition is small; scale the slab so the grid passes 2^30 voxels as the real exam did.
     let options = VolumeOptions { slice_mm: 0.01, ..VolumeOptions::default() };
-    let msg = message(VolumeGeometry::for_tomosynthesis(&p.detector, &p.poses, Some(40.0), &options));
+    let msg = message(tomolab_recon::tomosynthesis_grid(&p.detector, &p.poses, Some(40.0), &options));
     assert!(msg.contains("grid limit"), "{msg}");
 }
 
 /// A hand-made grid whose voxel count overflows `usize` is refused by `validate`, not by a panic.
 #[test]
 fn grid_whose_voxel_count_overflows_is_refused() {
-    let g = VolumeGeometry { nx: usize::MAX / 2, ny: 4, nz: 1, voxel_mm: [1.0, 1.0, 1.0], origin_mm: [0.0, 0.0, 0.0] };
-    assert!(message(g.validate()).contains("grid limit"));
+    let g = VoxelGrid::from_first_centre([usize::MAX / 2, 4, 1], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]);
+    assert!(message(tomolab_recon::validate_grid(&g)).contains("grid limit"));
     let (acq, _) = bead_acquisition();
     let p = line_integrals(&acq, &PreprocessOptions::default()).unwrap();
     assert!(message(fbp(&p, &g, &FbpOptions::default())).contains("grid limit"));

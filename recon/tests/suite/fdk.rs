@@ -30,9 +30,10 @@ fn fdk_sphere_radius_within_one_voxel() {
     let g = &recon.geometry;
     // Profile along x through the voxel nearest the centre.
     let idx = |v: f64, o: f64, d: f64| ((v - o) / d).round() as usize;
-    let (iy, iz) = (idx(centre.y, g.origin_mm[1], g.voxel_mm[1]), idx(centre.z, g.origin_mm[2], g.voxel_mm[2]));
+    let (iy, iz) =
+        (idx(centre.y, g.first_centre_mm()[1], g.voxel_mm[1]), idx(centre.z, g.first_centre_mm()[2], g.voxel_mm[2]));
     let profile: Vec<f64> = (0..g.nx).map(|ix| f64::from(recon.at(ix, iy, iz))).collect();
-    let ic = idx(centre.x, g.origin_mm[0], g.voxel_mm[0]);
+    let ic = idx(centre.x, g.first_centre_mm()[0], g.voxel_mm[0]);
     let inside = profile[ic.saturating_sub(5)..=ic + 5].iter().sum::<f64>() / 11.0;
     let half = inside / 2.0;
     let cross = |range: Vec<usize>| -> f64 {
@@ -40,7 +41,7 @@ fn fdk_sphere_radius_within_one_voxel() {
             let (a, b) = (w[0], w[1]);
             if profile[b] < half {
                 let t = (profile[a] - half) / (profile[a] - profile[b]);
-                return g.origin_mm[0] + (a as f64 + t * (b as f64 - a as f64)) * g.voxel_mm[0];
+                return g.first_centre_mm()[0] + (a as f64 + t * (b as f64 - a as f64)) * g.voxel_mm[0];
             }
         }
         f64::NAN

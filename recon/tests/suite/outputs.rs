@@ -3,12 +3,12 @@
 use tomolab_hal::{DetectorMotion, Vec3};
 use tomolab_recon::io::{read_nrrd, write_nrrd, write_preview_png, write_tiff_stack};
 use tomolab_recon::metrics::{disc_values, edge_mtf, rmse, sdnr, ssim};
-use tomolab_recon::{MlemOptions, Volume, VolumeGeometry, VolumeOptions, mlem, synthetic_2d};
+use tomolab_recon::{MlemOptions, Volume, VolumeOptions, VoxelGrid, mlem, synthetic_2d};
 
 use super::{arc_poses, cuboid, detector, project_analytic};
 
 fn small_volume() -> Volume {
-    let geometry = VolumeGeometry { nx: 24, ny: 20, nz: 6, voxel_mm: [0.5, 0.25, 1.0], origin_mm: [-6.0, 1.0, 0.5] };
+    let geometry = VoxelGrid::from_first_centre([24, 20, 6], [0.5, 0.25, 1.0], [-6.0, 1.0, 0.5]);
     let data = (0..geometry.len()).map(|i| (i % 97) as f32 * 0.001).collect();
     Volume { geometry, data }
 }
@@ -71,7 +71,7 @@ fn sdnr_rmse_and_ssim_behave() {
     let value = sdnr(&[4.0, 4.0], &background).unwrap();
     assert!((value - 2.0 / (100.0f64 / 99.0).sqrt()).abs() < 1e-9, "{value}");
     assert!(disc_values(&v, 0, 0.0, 3.5, 0.0, 1.0).len() > 4);
-    let other = Volume::zeros(VolumeGeometry { nx: 3, ..v.geometry });
+    let other = Volume::zeros(VoxelGrid { nx: 3, ..v.geometry });
     assert!(rmse(&v, &other).is_err());
 }
 
@@ -81,12 +81,14 @@ fn mlem_recovers_a_slab_and_synthetic_2d_mixes_max_and_mean() {
     let poses = arc_poses(650.0, 50.0, det, DetectorMotion::Stationary, -25.0, 25.0, 11);
     let mu = 0.04;
     let p = project_analytic(det, &poses, 1, cuboid(Vec3::new(-15.0, 0.0, 0.0), Vec3::new(15.0, 30.0, 20.0), mu));
-    let vol = VolumeGeometry::for_tomosynthesis(&det, &poses, Some(20.0), &VolumeOptions::default()).unwrap();
+    let vol = tomolab_recon::tomosynthesis_grid(&det, &poses, Some(20.0), &VolumeOptions::default()).unwrap();
     let (recon, report) = mlem(&p, &vol, &MlemOptions { iterations: 30, ..MlemOptions::default() }, None).unwrap();
     assert!(report.relative_residual < 0.05, "{report:?}");
     let g = &recon.geometry;
-    let (ix, iy) =
-        (((0.0 - g.origin_mm[0]) / g.voxel_mm[0]) as usize, ((15.0 - g.origin_mm[1]) / g.voxel_mm[1]) as usize);
+    let (ix, iy) = (
+        ((0.0 - g.first_centre_mm()[0]) / g.voxel_mm[0]) as usize,
+        ((15.0 - g.first_centre_mm()[1]) / g.voxel_mm[1]) as usize,
+    );
     let centre = f64::from(recon.at(ix, iy, g.nz / 2));
     assert!((centre - mu).abs() < 0.1 * mu, "MLEM centre {centre} vs {mu}");
     assert!(recon.data.iter().all(|&x| x >= 0.0));

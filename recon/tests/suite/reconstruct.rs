@@ -8,14 +8,14 @@ use tomolab_recon::io::writers::{standard_writers, write_all};
 use tomolab_recon::io::{TiffScaling, write_nrrd};
 use tomolab_recon::{
     Algorithm, FbpOptions, KernelPath, MlemOptions, PreprocessOptions, ProjectorPair, ReconConfig, SartOptions,
-    ViewWeight, VolumeGeometry, VolumeOptions, VoxelProjector, fbp, fbp_with, line_integrals, mlem, mlem_with,
-    reconstruct, sart, sart_with, synthetic_2d, tomosynthesis_volume,
+    ViewWeight, VolumeOptions, VoxelGrid, VoxelProjector, fbp, fbp_with, line_integrals, mlem, mlem_with, reconstruct,
+    sart, sart_with, synthetic_2d, tomosynthesis_volume,
 };
 
 use super::pipeline::bead_acquisition;
 
 /// The old path of `tomolab recon`: preprocess, grid, algorithm, each called separately.
-fn old_calls(acq: &tomolab_hal::Acquisition) -> (tomolab_recon::Projections, VolumeGeometry) {
+fn old_calls(acq: &tomolab_hal::Acquisition) -> (tomolab_recon::Projections, VoxelGrid) {
     let p = line_integrals(acq, &PreprocessOptions::default()).unwrap();
     let grid = tomosynthesis_volume(&acq.meta, &p, &VolumeOptions::default()).unwrap();
     (p, grid)
@@ -60,7 +60,7 @@ struct Counting {
 }
 
 impl ProjectorPair for Counting {
-    fn volume(&self) -> &VolumeGeometry {
+    fn volume(&self) -> &VoxelGrid {
         self.inner.volume()
     }
     fn detector(&self) -> &DetectorGeometry {

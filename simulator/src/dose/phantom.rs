@@ -65,7 +65,7 @@ impl PhantomDose<'_> {
         let slice = v.grid.nx * v.grid.ny;
         let top_k =
             (0..v.grid.nz).rev().find(|&k| v.labels[k * slice..(k + 1) * slice].iter().any(|&l| l != 0)).unwrap_or(0);
-        v.grid.origin_mm[2] + (top_k + 1) as f64 * v.grid.voxel_mm
+        v.grid.min_corner_mm[2] + (top_k + 1) as f64 * v.grid.cubic_voxel_mm()
     }
 
     /// Glandularity as the formalism means it: the glandular weight fraction of the breast tissue, glandular

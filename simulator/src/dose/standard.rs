@@ -126,14 +126,14 @@ impl StandardBreast {
                 }
             }
         });
-        Ok(Voxels { grid: tomolab_phantom::Grid { nx, ny, nz, voxel_mm: v, origin_mm: origin }, labels })
+        Ok(Voxels { grid: tomolab_hal::VoxelGrid::cubic([nx, ny, nz], v, origin), labels })
     }
 }
 
 /// A voxelised model breast.
 #[derive(Debug, Clone)]
 pub struct Voxels {
-    grid: tomolab_phantom::Grid,
+    grid: tomolab_hal::VoxelGrid,
     labels: Vec<u8>,
 }
 

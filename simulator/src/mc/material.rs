@@ -17,7 +17,7 @@ pub const ENERGY_MIN_KEV: f64 = 1.0;
 pub const ENERGY_MAX_KEV: f64 = 60.0;
 /// Spacing of the uniform energy grid, keV.
 pub(crate) const ENERGY_STEP_KEV: f64 = 0.05;
-/// Grid points.
+/// VoxelGrid points.
 pub(crate) const ENERGY_POINTS: usize = 1181;
 /// hc in keV Angstrom: x = E / HC * sin(theta / 2).
 const HC_KEV_ANGSTROM: f64 = 12.398_419_84;

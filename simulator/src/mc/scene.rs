@@ -116,10 +116,11 @@ impl VoxelRegion<'_> {
     #[inline]
     pub(crate) fn block_at(&self, p: &[f64; 3]) -> (usize, Aabb) {
         let v = &self.view;
-        let edge = v.grid.voxel_mm * BLOCK as f64;
-        let b = [0, 1, 2]
-            .map(|a| (((p[a] - v.grid.origin_mm[a]) / edge) as isize).clamp(0, self.blocks[a] as isize - 1) as usize);
-        let min_mm = [0, 1, 2].map(|a| v.grid.origin_mm[a] + b[a] as f64 * edge);
+        let edge = v.grid.cubic_voxel_mm() * BLOCK as f64;
+        let b = [0, 1, 2].map(|a| {
+            (((p[a] - v.grid.min_corner_mm[a]) / edge) as isize).clamp(0, self.blocks[a] as isize - 1) as usize
+        });
+        let min_mm = [0, 1, 2].map(|a| v.grid.min_corner_mm[a] + b[a] as f64 * edge);
         let max_mm = [0, 1, 2].map(|a| (min_mm[a] + edge).min(self.bounds.max_mm[a]));
         ((b[2] * self.blocks[1] + b[1]) * self.blocks[0] + b[0], Aabb { min_mm, max_mm })
     }
@@ -128,9 +129,9 @@ impl VoxelRegion<'_> {
     #[inline]
     pub(crate) fn label_at(&self, p: &[f64; 3]) -> u8 {
         let v = &self.view;
-        let inv = 1.0 / v.grid.voxel_mm;
+        let inv = 1.0 / v.grid.cubic_voxel_mm();
         let idx =
-            |a: usize, n: usize| (((p[a] - v.grid.origin_mm[a]) * inv) as isize).clamp(0, n as isize - 1) as usize;
+            |a: usize, n: usize| (((p[a] - v.grid.min_corner_mm[a]) * inv) as isize).clamp(0, n as isize - 1) as usize;
         let (i, j, k) = (idx(0, v.grid.nx), idx(1, v.grid.ny), idx(2, v.grid.nz));
         v.labels[(k * v.grid.ny + j) * v.grid.nx + i]
     }
@@ -244,9 +245,10 @@ impl<'a> McScene<'a> {
             return Err(PhysicsError::invalid("mc scene", "only one voxel volume"));
         }
         let max = [0, 1, 2].map(|a| {
-            view.grid.origin_mm[a] + [view.grid.nx, view.grid.ny, view.grid.nz][a] as f64 * view.grid.voxel_mm
+            view.grid.min_corner_mm[a]
+                + [view.grid.nx, view.grid.ny, view.grid.nz][a] as f64 * view.grid.cubic_voxel_mm()
         });
-        let bounds = Aabb::new(view.grid.origin_mm, max)?;
+        let bounds = Aabb::new(view.grid.min_corner_mm, max)?;
         self.check_placement(&bounds, "voxel volume")?;
         let mut counts = [0u64; 256];
         for &l in view.labels {
@@ -316,7 +318,7 @@ impl<'a> McScene<'a> {
             return 0.0;
         }
         let count = v.view.labels.iter().filter(|&&l| l == label).count() as f64;
-        count * v.view.grid.voxel_mm.powi(3) * 1e-3 * self.materials[slot as usize].density_g_cm3()
+        count * v.view.grid.cubic_voxel_mm().powi(3) * 1e-3 * self.materials[slot as usize].density_g_cm3()
     }
 
     /// Mass of glandular tissue in the voxel volume (each voxel's mass x its glandular weight fraction), g.
@@ -326,7 +328,7 @@ impl<'a> McScene<'a> {
         for &l in v.view.labels {
             counts[l as usize] += 1;
         }
-        let voxel_cm3 = v.view.grid.voxel_mm.powi(3) * 1e-3;
+        let voxel_cm3 = v.view.grid.cubic_voxel_mm().powi(3) * 1e-3;
         (0..256)
             .filter(|&l| counts[l] > 0)
             .map(|l| {

@@ -18,6 +18,8 @@
 
 use rayon::prelude::*;
 
+use tomolab_hal::VoxelGrid;
+
 use super::{Aabb, Estimate, FieldRect, McConfig, McMaterial, McScene, McSource};
 use crate::error::PhysicsError;
 use crate::ray_tracer::VolumeView;
@@ -101,7 +103,7 @@ pub const VOIS: [(&str, [f64; 3]); 7] = [
 pub struct Phantom {
     /// Voxel edge, mm.
     pub voxel_mm: f64,
-    grid: tomolab_phantom::Grid,
+    grid: tomolab_hal::VoxelGrid,
     labels: Vec<u8>,
 }
 
@@ -133,7 +135,7 @@ impl Phantom {
                 }
             }
         });
-        let grid = tomolab_phantom::Grid { nx, ny, nz, voxel_mm, origin_mm: [-100.0, 0.0, -25.0] };
+        let grid = VoxelGrid::cubic([nx, ny, nz], voxel_mm, [-100.0, 0.0, -25.0]);
         Ok(Self { voxel_mm, grid, labels })
     }
 

@@ -302,10 +302,7 @@ mod tests {
     #[test]
     fn rays_missing_the_volume_see_nothing() {
         let labels = [1u8; 8];
-        let vol = VolumeView {
-            grid: tomolab_phantom::Grid { nx: 2, ny: 2, nz: 2, voxel_mm: 1.0, origin_mm: [0.0, 0.0, 0.0] },
-            labels: &labels,
-        };
+        let vol = VolumeView { grid: tomolab_hal::VoxelGrid::cubic([2, 2, 2], 1.0, [0.0, 0.0, 0.0]), labels: &labels };
         let mut slots = [0u8; 256];
         slots[1] = 1;
         let mut acc = [0.0; MAX_MATERIALS];

@@ -1,7 +1,7 @@
 //! Exact voxel traversal (Amanatides-Woo) of one ray through a label volume, per material slot.
 
 use tomolab_hal::Vec3;
-use tomolab_phantom::Grid;
+use tomolab_hal::VoxelGrid;
 
 use super::MAX_MATERIALS;
 use crate::attenuation::{self, MaterialData};
@@ -11,7 +11,7 @@ use crate::error::{PhysicsError, check_at_least};
 #[derive(Debug, Clone, Copy)]
 pub struct VolumeView<'a> {
     /// The voxel grid.
-    pub grid: Grid,
+    pub grid: VoxelGrid,
     /// Labels, index `(k * ny + j) * nx + i`.
     pub labels: &'a [u8],
 }
@@ -23,9 +23,15 @@ impl<'a> VolumeView<'a> {
         if n != Some(self.labels.len()) || self.labels.is_empty() {
             return Err(PhysicsError::invalid("volume.labels", "length must be nx * ny * nz > 0"));
         }
-        check_at_least("volume.voxel_mm", self.grid.voxel_mm, 0.0, true)?;
-        if !self.grid.origin_mm.iter().all(|v| v.is_finite()) {
-            return Err(PhysicsError::invalid("volume.origin_mm", "must be finite"));
+        if !self.grid.is_cubic() {
+            return Err(PhysicsError::invalid(
+                "volume.voxel_mm",
+                format!("the ray tracer needs cubic voxels, got {:?} mm", self.grid.voxel_mm),
+            ));
+        }
+        check_at_least("volume.voxel_mm", self.grid.cubic_voxel_mm(), 0.0, true)?;
+        if !self.grid.min_corner_mm.iter().all(|v| v.is_finite()) {
+            return Err(PhysicsError::invalid("volume.min_corner_mm", "must be finite"));
         }
         Ok(())
     }
@@ -91,12 +97,12 @@ pub type PathLengths = [f64; MAX_MATERIALS];
 /// Traces the segment `from -> to` (mm) through the volume, adding each voxel's intersection length to
 /// `acc[slot]`. Returns (length inside the volume in mm, number of voxels visited).
 pub fn trace(volume: &VolumeView<'_>, slots: &[u8; 256], from: &Vec3, to: &Vec3, acc: &mut PathLengths) -> (f64, u64) {
-    let inv_v = 1.0 / volume.grid.voxel_mm;
+    let inv_v = 1.0 / volume.grid.cubic_voxel_mm();
     let n = [volume.grid.nx, volume.grid.ny, volume.grid.nz];
     let p0 = [
-        (from.x - volume.grid.origin_mm[0]) * inv_v,
-        (from.y - volume.grid.origin_mm[1]) * inv_v,
-        (from.z - volume.grid.origin_mm[2]) * inv_v,
+        (from.x - volume.grid.min_corner_mm[0]) * inv_v,
+        (from.y - volume.grid.min_corner_mm[1]) * inv_v,
+        (from.z - volume.grid.min_corner_mm[2]) * inv_v,
     ];
     let d = [(to.x - from.x) * inv_v, (to.y - from.y) * inv_v, (to.z - from.z) * inv_v];
     let length_mm = (to - from).norm();

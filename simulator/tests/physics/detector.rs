@@ -31,10 +31,7 @@ fn pose(pitch: f64) -> ViewPose {
 /// Open field of the W/Rh 28 kVp beam through the projector (an empty volume).
 fn flat_field(cols: usize, rows: usize, mas: f64) -> ProjectedImage {
     let labels = [0u8];
-    let vol = VolumeView {
-        grid: tomolab_phantom::Grid { nx: 1, ny: 1, nz: 1, voxel_mm: 1.0, origin_mm: [0.0, 0.0, 100.0] },
-        labels: &labels,
-    };
+    let vol = VolumeView { grid: tomolab_hal::VoxelGrid::cubic([1, 1, 1], 1.0, [0.0, 0.0, 100.0]), labels: &labels };
     let filters = [FilterLayer::named("Rh", 0.05).unwrap(), FilterLayer::named("Be", 1.0).unwrap()];
     let spectrum = Spectrum::new(Target::W, 28.0, &filters, 1000.0).unwrap();
     let det = detector(cols, rows, 0.085);
@@ -214,10 +211,7 @@ fn focal_spot_and_motion_blur_widen_a_wire_image() {
             }
         }
     }
-    let vol = VolumeView {
-        grid: tomolab_phantom::Grid { nx, ny, nz, voxel_mm: v, origin_mm: [-1.0, -0.1, 200.0] },
-        labels: &labels,
-    };
+    let vol = VolumeView { grid: tomolab_hal::VoxelGrid::cubic([nx, ny, nz], v, [-1.0, -0.1, 200.0]), labels: &labels };
     let map = MaterialMap::from_names([(1, "hydroxyapatite")]).unwrap();
     let spectrum = Spectrum::new(Target::W, 28.0, &[FilterLayer::named("Rh", 0.05).unwrap()], 1000.0).unwrap();
     let det = detector(80, 1, 0.05);

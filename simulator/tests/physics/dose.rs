@@ -110,8 +110,9 @@ fn the_formalism_declines_outside_its_tables() {
 /// lesions do not count, and a phantom without breast tissue is refused.
 #[test]
 fn phantom_glandularity_is_the_glandular_weight_fraction_of_its_tissue() {
-    use tomolab_phantom::{Grid, LabelVolume, Material, MaterialTable};
-    let grid = Grid { nx: 8, ny: 8, nz: 4, voxel_mm: 1.0, origin_mm: [0.0, 0.0, 20.0] };
+    use tomolab_hal::VoxelGrid;
+    use tomolab_phantom::{LabelVolume, Material, MaterialTable};
+    let grid = VoxelGrid::cubic([8, 8, 4], 1.0, [0.0, 0.0, 20.0]);
     let mut labels: Vec<u8> = (0..grid.len()).map(|i| if (i + i / 8 + i / 64) % 2 == 0 { 1 } else { 2 }).collect();
     labels[0] = 3; // skin
     labels[1] = 16; // a lesion

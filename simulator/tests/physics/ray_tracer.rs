@@ -22,10 +22,8 @@ fn slab_path_length_is_exact_for_oblique_rays() {
     // 20 x 20 x 10 mm slab of 0.5 mm voxels, z from 20 to 30 mm.
     let (nx, ny, nz, v) = (40, 40, 20, 0.5);
     let labels = vec![1u8; nx * ny * nz];
-    let vol = VolumeView {
-        grid: tomolab_phantom::Grid { nx, ny, nz, voxel_mm: v, origin_mm: [-10.0, -10.0, 20.0] },
-        labels: &labels,
-    };
+    let vol =
+        VolumeView { grid: tomolab_hal::VoxelGrid::cubic([nx, ny, nz], v, [-10.0, -10.0, 20.0]), labels: &labels };
     let map = MaterialMap::from_names([(1, "glandular")]).unwrap();
     let s = slots(&map);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -56,7 +54,7 @@ fn brute_force(vol: &VolumeView<'_>, from: &Vec3, to: &Vec3) -> f64 {
             continue;
         }
         for i in 0..=n[a] {
-            let t = (vol.grid.origin_mm[a] + i as f64 * vol.grid.voxel_mm - from[a]) / d[a];
+            let t = (vol.grid.min_corner_mm[a] + i as f64 * vol.grid.cubic_voxel_mm() - from[a]) / d[a];
             if (0.0..=1.0).contains(&t) {
                 ts.push(t);
             }
@@ -69,7 +67,7 @@ fn brute_force(vol: &VolumeView<'_>, from: &Vec3, to: &Vec3) -> f64 {
         let mut idx = [0usize; 3];
         let mut inside = true;
         for a in 0..3 {
-            let f = ((p[a] - vol.grid.origin_mm[a]) / vol.grid.voxel_mm).floor();
+            let f = ((p[a] - vol.grid.min_corner_mm[a]) / vol.grid.cubic_voxel_mm()).floor();
             if f < 0.0 || f >= n[a] as f64 {
                 inside = false;
             } else {
@@ -104,10 +102,7 @@ fn sphere_path_length_matches_exact_voxel_intersection_and_analytic_chord() {
             }
         }
     }
-    let vol = VolumeView {
-        grid: tomolab_phantom::Grid { nx: n, ny: n, nz: n, voxel_mm: v, origin_mm: origin },
-        labels: &labels,
-    };
+    let vol = VolumeView { grid: tomolab_hal::VoxelGrid::cubic([n, n, n], v, origin), labels: &labels };
     let map = MaterialMap::from_names([(1, "lesion")]).unwrap();
     let s = slots(&map);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
@@ -190,10 +185,8 @@ fn polyenergetic_transmission_of_a_50_mm_50_percent_glandular_slab_matches_numer
     let (nx, ny, nz) = (10, 10, 50);
     let slab: Vec<u8> = (0..nx * ny * nz).map(|i| if (i / (nx * ny)) % 2 == 0 { 1 } else { 2 }).collect();
     let air = vec![0u8; nx * ny * nz];
-    let view = |labels| VolumeView {
-        grid: tomolab_phantom::Grid { nx, ny, nz, voxel_mm: 1.0, origin_mm: [-5.0, -5.0, 10.0] },
-        labels,
-    };
+    let view =
+        |labels| VolumeView { grid: tomolab_hal::VoxelGrid::cubic([nx, ny, nz], 1.0, [-5.0, -5.0, 10.0]), labels };
     let map = MaterialMap::from_names([(1, "glandular"), (2, "adipose")]).unwrap();
     let filters = [FilterLayer::named("Rh", 0.05).unwrap(), FilterLayer::named("Be", 1.0).unwrap()];
     let spectrum = Spectrum::new(Target::W, 28.0, &filters, 1000.0).unwrap();
@@ -255,11 +248,9 @@ fn random_volume(seed: u64, n: usize) -> Vec<u8> {
 fn frames_are_identical_on_one_and_two_threads() {
     let n = 24;
     let labels = random_volume(5, n);
-    let vol = tomolab_phantom::LabelVolume::new(
-        tomolab_phantom::Grid { nx: n, ny: n, nz: n, voxel_mm: 0.5, origin_mm: [-6.0, 0.0, 20.0] },
-        labels,
-    )
-    .unwrap();
+    let vol =
+        tomolab_phantom::LabelVolume::new(tomolab_hal::VoxelGrid::cubic([n, n, n], 0.5, [-6.0, 0.0, 20.0]), labels)
+            .unwrap();
     let mut table = tomolab_phantom::MaterialTable::breast();
     table.set(3, tomolab_phantom::Material::Hydroxyapatite, "calcification");
     let det = DetectorGeometry {
@@ -322,7 +313,7 @@ proptest! {
         let cfg = RayTracerConfig { air_outside_volume: false, ..RayTracerConfig::default() };
         let signal = |layers: usize, label: u8| {
             let labels = vec![label; 4 * 4 * layers];
-            let vol = VolumeView { grid: tomolab_phantom::Grid { nx: 4, ny: 4, nz: layers, voxel_mm: 1.0, origin_mm: [-2.0, -2.0, 10.0] }, labels: &labels };
+            let vol = VolumeView { grid: tomolab_hal::VoxelGrid::cubic([4, 4, layers], 1.0, [-2.0, -2.0, 10.0]), labels: &labels };
             RayTracer::new(vol, map.clone(), &spectrum, &det, cfg).unwrap()
                 .project(&[straight_down_pose()], 1.0).unwrap().energy_kev[0]
         };
