@@ -12,6 +12,7 @@
 //! - [`acquisition`] and [`bundle`]: the exam plan, the acquisition record, and its on-disk form (JSON metadata
 //!   plus NumPy arrays, checksummed) that a physicist can open without our code; [`journal`] streams each
 //!   view to disk as it arrives, so a killed exam leaves a partial bundle that loads;
+//! - [`preview`]: the one windowing rule and PNG writer of every preview;
 //! - [`aec`]: automatic exposure control from a pre-shot, driven by a backend-supplied calibration;
 //! - [`sequencer`]: the exam state machine, generic over the device traits, which enforces the safety rules
 //!   whatever the backend does;
@@ -37,6 +38,7 @@ pub mod journal;
 #[cfg(any(test, feature = "testing"))]
 pub mod mock;
 pub mod presets;
+pub mod preview;
 pub mod sequencer;
 pub(crate) mod serde_duration;
 pub mod technique;

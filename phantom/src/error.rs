@@ -86,7 +86,7 @@ pub enum PhantomError {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: image::ImageError,
+        source: std::io::Error,
     },
     /// A MetaImage header could not be understood.
     #[error("{path}: MetaImage header: {reason}")]

@@ -204,29 +204,19 @@ impl Previews {
         }
     }
 
-    /// Writes `<dir>/slice_central.png` (labels shaded by attenuation, soft tissue scale) and
-    /// `<dir>/projection_summed.png` (sum of attenuation along z, brighter = more attenuating).
+    /// Writes `<dir>/slice_central.png` (labels shaded by attenuation) and `<dir>/projection_summed.png` (sum
+    /// of attenuation along z), brighter = more attenuating, both under the previews' one window
+    /// ([`tomolab_hal::preview`]).
     /// Image rows run along y (chest wall at the top), columns along x.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let (w, h) = (self.grid.nx as u32, self.grid.ny as u32);
-        let slice: Vec<u8> =
-            self.centre.iter().map(|&l| (self.mu[l as usize] / 0.1 * 255.0).clamp(0.0, 255.0) as u8).collect();
-        let max = self.projection.iter().copied().fold(0.0f32, f32::max);
-        let proj: Vec<u8> =
-            self.projection.iter().map(|&p| if max > 0.0 { (p / max * 255.0).round() as u8 } else { 0 }).collect();
+        let (w, h) = (self.grid.nx, self.grid.ny);
+        let slice: Vec<f32> = self.centre.iter().map(|&l| self.mu[l as usize]).collect();
         let mut out = Vec::new();
-        for (name, data) in [("slice_central.png", slice), ("projection_summed.png", proj)] {
+        for (name, data) in [("slice_central.png", &slice), ("projection_summed.png", &self.projection)] {
             let path = dir.join(name);
-            if data.len() == (w * h) as usize {
-                image::save_buffer_with_format(
-                    &path,
-                    &data,
-                    w,
-                    h,
-                    image::ExtendedColorType::L8,
-                    image::ImageFormat::Png,
-                )
-                .map_err(|source| PhantomError::Png { path: path.clone(), source })?;
+            if data.len() == w * h {
+                tomolab_hal::preview::write_png(&path, data, w, h)
+                    .map_err(|source| PhantomError::Png { path: path.clone(), source })?;
                 out.push(path);
             }
         }

@@ -168,24 +168,11 @@ pub fn read_nrrd(path: &Path) -> Result<Volume> {
     Ok(Volume { geometry, data })
 }
 
-/// Writes an 8-bit greyscale PNG of a row-major `cols` x `rows` image: the one windowing rule of
-/// tomolab's previews.
-///
-/// The window runs from the 0.5th to the 99.5th percentile of the finite values (nearest rank below,
-/// `sorted[floor((n - 1) q)]`), so a few hot or dead pixels do not set the contrast; values map linearly to
-/// 0..=255, rounded, clamped outside the window (NaN is black, infinities saturate). Brighter is larger (for
-/// attenuation or line integrals: denser tissue bright, as on a mammogram).
+/// Writes an 8-bit greyscale PNG of a row-major `cols` x `rows` image under the one windowing rule of
+/// tomolab's previews ([`tomolab_hal::preview`]: 0.5th to 99.5th percentile), with recon's errors.
 pub fn write_preview_png(path: &Path, image: &[f32], cols: usize, rows: usize) -> Result<()> {
     if image.len() != cols * rows || cols == 0 {
         return Err(invalid("image", format!("{} values for a {cols}x{rows} image", image.len())));
     }
-    let mut sorted: Vec<f32> = image.iter().copied().filter(|v| v.is_finite()).collect();
-    sorted.sort_by(f32::total_cmp);
-    let pick = |q: f64| sorted.get(((sorted.len().saturating_sub(1)) as f64 * q) as usize).copied().unwrap_or(0.0);
-    let (lo, hi) = (pick(0.005), pick(0.995));
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let pixels: Vec<u8> = image.iter().map(|&v| (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8).collect();
-    let buffer = image::GrayImage::from_raw(cols as u32, rows as u32, pixels)
-        .ok_or_else(|| invalid("image", "size mismatch"))?;
-    buffer.save_with_format(path, image::ImageFormat::Png).map_err(|e| io_error(path, "write PNG", e))
+    tomolab_hal::preview::write_png(path, image, cols, rows).map_err(|e| io_error(path, "write PNG", e))
 }
