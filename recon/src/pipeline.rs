@@ -50,6 +50,9 @@ pub struct ReconConfig {
     pub normalisation: Normalisation,
     /// Repair defective pixels found in the flood (and dark) frames.
     pub defect_repair: bool,
+    /// Correct the flood, taken at 0 deg, for each view's inverse-square and obliquity change of the open
+    /// field ([`PreprocessOptions::flood_geometry`]).
+    pub flood_geometry: bool,
     /// Crop the detector to the pixels whose line integral exceeds this value, plus `crop_margin`.
     pub crop_threshold: Option<f32>,
     /// Margin of the automatic crop, pixels.
@@ -90,6 +93,7 @@ impl Default for ReconConfig {
             algorithm: Algorithm::Fbp,
             normalisation: Normalisation::DarkFlood,
             defect_repair: true,
+            flood_geometry: true,
             crop_threshold: None,
             crop_margin: 16,
             voxel_mm: None,
@@ -169,6 +173,7 @@ impl ReconConfig {
         PreprocessOptions {
             normalisation: self.normalisation,
             defects: if self.defect_repair { DefectRepair::Auto } else { DefectRepair::None },
+            flood_geometry: self.flood_geometry,
             crop: self
                 .crop_threshold
                 .map_or(Crop::None, |threshold| Crop::Auto { threshold, margin: self.crop_margin }),

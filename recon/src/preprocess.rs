@@ -11,7 +11,8 @@
 //! are replaced by the median of their good 8-neighbours after the log. An optional crop keeps only the
 //! pixel rectangle that contains the breast, and moves each pose's detector centre accordingly.
 
-use tomolab_hal::{Acquisition, Frame};
+use rayon::prelude::*;
+use tomolab_hal::{Acquisition, DetectorGeometry, Frame, ViewPose};
 
 use crate::error::{Result, invalid};
 use crate::geometry::Projections;
@@ -80,6 +81,11 @@ pub struct PreprocessOptions {
     pub min_transmission: f32,
     /// Optional crop.
     pub crop: Crop,
+    /// With [`Normalisation::DarkFlood`]: divide each view by its open-field fluence relative to the flood's
+    /// ([`open_field_fluence`]), so that air has a line integral of zero in every view. Off, an oblique view of a
+    /// stationary detector carries the inverse-square and obliquity change of the fluence as a smooth ramp of
+    /// line integral (about +-0.2 across the panel at 25 deg on the reference unit).
+    pub flood_geometry: bool,
 }
 
 impl Default for PreprocessOptions {
@@ -89,6 +95,7 @@ impl Default for PreprocessOptions {
             defects: DefectRepair::Auto,
             min_transmission: 1e-6,
             crop: Crop::None,
+            flood_geometry: true,
         }
     }
 }
@@ -259,6 +266,10 @@ fn normalised(acq: &Acquisition, options: &PreprocessOptions) -> Result<Vec<f32>
                     "no flood frame in the acquisition; acquire one, or pass already-normalised data explicitly",
                 )
             })?;
+            let (mut flood_fluence, mut view_fluence) = (vec![1.0f32; npix], vec![1.0f32; npix]);
+            if options.flood_geometry {
+                open_field_fluence(&acq.meta.geometry.pose_at(0.0), &acq.meta.detector, &mut flood_fluence);
+            }
             for (k, (frame, view)) in acq.frames.iter().zip(&acq.meta.views).enumerate() {
                 let mas = view.exposure.mas.get() as f32;
                 if !(mas.is_finite() && mas > 0.0) {
@@ -267,7 +278,12 @@ fn normalised(acq: &Acquisition, options: &PreprocessOptions) -> Result<Vec<f32>
                         format!("must be positive, got {mas}"),
                     ));
                 }
-                data.extend(frame.data.iter().zip(&dark.data).zip(&flood.data).map(|((&raw, &d), &f)| {
+                if options.flood_geometry {
+                    open_field_fluence(&view.pose, &acq.meta.detector, &mut view_fluence);
+                }
+                let geometry = view_fluence.iter().zip(&flood_fluence);
+                let open = flood.data.iter().zip(geometry).map(|(&f, (&g, &g0))| f * (g / g0));
+                data.extend(frame.data.iter().zip(&dark.data).zip(open).map(|((&raw, &d), f)| {
                     let t = (raw - d) / (f * mas);
                     // NaN (from a zero flood) and anything below the floor are clamped.
                     -(if t >= options.min_transmission { t } else { options.min_transmission }).ln()
@@ -294,6 +310,31 @@ fn normalised(acq: &Acquisition, options: &PreprocessOptions) -> Result<Vec<f32>
         }
     }
     Ok(data)
+}
+
+/// The open-field fluence of a point source at `pose` on each detector pixel, up to a constant, into `out`
+/// (row-major like a frame).
+///
+/// A pixel at `P` receives a fluence proportional to `cos(a) / r^2 = |n . (P - S)| / r^3`, `r = |P - S|` and `a`
+/// the angle of incidence on the detector plane (normal `n`). The flood is taken at the arc's 0 deg pose (as
+/// the simulator and units do for the gain calibration), so a view's open field is the flood times the ratio
+/// of this fluence at the view's pose to that at the flood's; with a detector that turns with the tube the
+/// ratio is 1. Not modelled: the converter's higher absorption at oblique incidence (a few tenths of a
+/// percent at 25 deg) and the heel effect.
+pub fn open_field_fluence(pose: &ViewPose, detector: &DetectorGeometry, out: &mut [f32]) {
+    let n = pose.detector_normal();
+    let (u, n_dot_u) = (pose.u_step_mm, n.dot(&pose.u_step_mm));
+    out.par_chunks_mut(detector.cols.max(1)).enumerate().for_each(|(row, line)| {
+        let d0 = pose.pixel_position(detector, 0.0, row as f64) - pose.source_mm;
+        let n_dot_d0 = n.dot(&d0);
+        for (col, g) in line.iter_mut().enumerate() {
+            let c = col as f64;
+            let (dx, dy, dz) = (d0.x + c * u.x, d0.y + c * u.y, d0.z + c * u.z);
+            let r2 = dx * dx + dy * dy + dz * dz;
+            // Scaled by 1e6 (a 1000 mm distance gives 1) to stay well inside f32's range.
+            *g = (1e6 * (n_dot_d0 + c * n_dot_u).abs() / (r2 * r2.sqrt())) as f32;
+        }
+    });
 }
 
 /// The defective-pixel mask `defects` asks for (`None`: no repair).

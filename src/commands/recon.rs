@@ -59,6 +59,9 @@ pub struct ReconArgs {
     /// Skip automatic defective-pixel repair.
     #[arg(long)]
     pub no_defect_repair: bool,
+    /// Do not correct the 0 deg flood for each view's inverse-square and obliquity change of the open field.
+    #[arg(long)]
+    pub no_flood_geometry: bool,
     /// Crop the detector to the pixels whose line integral exceeds this value (plus a 16-pixel margin).
     #[arg(long)]
     pub crop_threshold: Option<f32>,
@@ -77,6 +80,7 @@ impl ReconArgs {
             algorithm: self.algorithm,
             normalisation: self.normalisation,
             defect_repair: !self.no_defect_repair,
+            flood_geometry: !self.no_flood_geometry,
             crop_threshold: self.crop_threshold,
             voxel_mm: self.voxel_mm,
             slice_mm: self.slice_mm,

@@ -21,34 +21,21 @@ pub fn write_outputs(outcome: &ExamOutcome, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Line integrals of one view for its preview, or -ln of the raw counts when calibration is missing.
-fn line_integrals(
-    frame: &tomolab_hal::Frame,
-    dark: Option<&tomolab_hal::Frame>,
-    flood: Option<&tomolab_hal::Frame>,
-    mas: f64,
-) -> Vec<f32> {
-    frame
-        .data
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let d = dark.map_or(0.0, |d| d.data[i]);
-            let f = flood.map_or(1.0, |f| f.data[i] * mas as f32);
-            -((v - d).max(1e-3) / f.max(1e-3)).ln()
-        })
-        .collect()
+/// The line integrals of every view, by recon's preprocessing (dark, flood corrected for each view's
+/// geometry, defect repair): what the previews and the processed 2D image show.
+fn line_integrals(acq: &Acquisition) -> anyhow::Result<tomolab_recon::Projections> {
+    tomolab_recon::line_integrals(acq, &tomolab_recon::PreprocessOptions::default())
+        .context("normalising the frames for the previews")
 }
 
 /// The processed image of a 2D exam (its one view) as `path`, the For Presentation look: line integrals
 /// (log of the flat-fielded signal) in the previews' shared window, attenuation bright.
 pub fn write_processed_2d(acq: &Acquisition, path: &Path) -> anyhow::Result<()> {
-    let (frame, view) = match (acq.frames.as_slice(), acq.meta.views.as_slice()) {
-        ([frame], [view]) => (frame, view),
-        _ => anyhow::bail!("a processed 2D image needs exactly one view, the acquisition has {}", acq.frames.len()),
-    };
-    let p = line_integrals(frame, acq.dark.as_ref(), acq.flood.as_ref(), view.exposure.mas.get());
-    tomolab_recon::io::write_preview_png(path, &p, frame.cols, frame.rows)
+    if acq.frames.len() != 1 {
+        anyhow::bail!("a processed 2D image needs exactly one view, the acquisition has {}", acq.frames.len());
+    }
+    let p = line_integrals(acq)?;
+    tomolab_recon::io::write_preview_png(path, &p.data, p.detector.cols, p.detector.rows)
         .with_context(|| format!("writing {}", path.display()))
 }
 
@@ -56,10 +43,25 @@ pub fn write_processed_2d(acq: &Acquisition, path: &Path) -> anyhow::Result<()> 
 /// bright, as on a mammogram.
 fn write_previews(acq: &Acquisition, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for (k, (frame, view)) in acq.frames.iter().zip(&acq.meta.views).enumerate() {
-        let p = line_integrals(frame, acq.dark.as_ref(), acq.flood.as_ref(), view.exposure.mas.get());
-        tomolab_recon::io::write_preview_png(&dir.join(format!("view_{k:02}.png")), &p, frame.cols, frame.rows)
-            .with_context(|| format!("writing preview of view {k}"))?;
+    if acq.frames.is_empty() {
+        return Ok(());
+    }
+    let p = match line_integrals(acq) {
+        Ok(p) => p,
+        // An acquisition without dark or flood frames (a unit that sent none) still keeps its bundle.
+        Err(e) => {
+            eprintln!("warning: no view previews: {e:#}");
+            return Ok(());
+        }
+    };
+    for k in 0..p.views() {
+        tomolab_recon::io::write_preview_png(
+            &dir.join(format!("view_{k:02}.png")),
+            p.view(k),
+            p.detector.cols,
+            p.detector.rows,
+        )
+        .with_context(|| format!("writing preview of view {k}"))?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tomolab_hal::acquisition::DoseSummary;
 use tomolab_hal::{
     Acquisition, AcquisitionMeta, ArcGeometry, Compression, DetectorMotion, ExamStatus, ExposureEnd, ExposureRecord,
-    Frame, Kilovolts, MilliGray, MilliampereSeconds, Millimetres, Newtons, Vec3, ViewRecord,
+    Frame, Kilovolts, MilliGray, MilliampereSeconds, Millimetres, Newtons, Vec3, ViewPose, ViewRecord,
 };
 use tomolab_recon::{DefectRepair, PreprocessOptions, VolumeOptions, line_integrals, tomosynthesis_volume};
 
@@ -45,13 +45,30 @@ pub fn bead_acquisition() -> (Acquisition, Vec<f32>) {
             estimated_mgd: MilliGray::new(0.05).unwrap(),
         })
         .collect();
+    // The flood is taken at 0 deg; a view's open field differs from it by the point source's fluence on
+    // each pixel, cos(incidence) / r^2 (the detector is stationary).
+    let fluence = |pose: &ViewPose, i: usize| {
+        let p = pose.pixel_position(&det, (i % det.cols) as f64, (i / det.cols) as f64);
+        let r = (p - pose.source_mm).norm();
+        (pose.source_mm.z - p.z) / (r * r * r)
+    };
+    let flood_pose = arc.pose_at(0.0);
     let frames = truth
         .data
         .chunks(det.pixel_count())
-        .map(|p| Frame {
+        .zip(&poses)
+        .map(|(p, pose)| Frame {
             cols: det.cols,
             rows: det.rows,
-            data: p.iter().zip(&flood.data).map(|(&l, &f)| 100.0 + f * mas as f32 * (-l).exp()).collect(),
+            data: p
+                .iter()
+                .zip(&flood.data)
+                .enumerate()
+                .map(|(i, (&l, &f))| {
+                    let open = f64::from(f) * mas * fluence(pose, i) / fluence(&flood_pose, i);
+                    100.0 + (open * f64::from(-l).exp()) as f32
+                })
+                .collect(),
         })
         .collect();
     let meta = AcquisitionMeta {
