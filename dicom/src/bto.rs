@@ -65,6 +65,16 @@ impl BtoScale {
     }
 }
 
+/// Image Type and Frame Type: an original tomosynthesis volume.
+const IMAGE_TYPE: [&str; 4] = ["ORIGINAL", "PRIMARY", "TOMOSYNTHESIS", "NONE"];
+
+/// The Common CT/MR Image Description attributes (PS3.3 C.8.16.2.1) of the X-Ray 3D image and its frames.
+fn image_description(ds: &mut Ds) {
+    ds.s(tags::PIXEL_PRESENTATION, VR::CS, "MONOCHROME")
+        .s(tags::VOLUMETRIC_PROPERTIES, VR::CS, "VOLUME")
+        .s(tags::VOLUME_BASED_CALCULATION_TECHNIQUE, VR::CS, "TOMOSYNTHESIS");
+}
+
 /// The window of the volume: its 0.5th and 99.5th percentile (on a strided sample), in stored values.
 fn window(volume: &Volume) -> (f64, f64) {
     let stride = (volume.data.len() / 1_000_000).max(1);
@@ -101,12 +111,6 @@ fn shared_groups(study: &Study, volume: &Volume, window: (f64, f64)) -> Ds {
     voi.ds(tags::WINDOW_CENTER, &[window.0])
         .ds(tags::WINDOW_WIDTH, &[window.1])
         .s(tags::VOILUT_FUNCTION, VR::CS, "LINEAR");
-    let mut frame_type = item();
-    frame_type
-        .strs(tags::FRAME_TYPE, VR::CS, &["ORIGINAL", "PRIMARY", "TOMOSYNTHESIS", "NONE"])
-        .s(tags::PIXEL_PRESENTATION, VR::CS, "MONOCHROME")
-        .s(tags::VOLUMETRIC_PROPERTIES, VR::CS, "VOLUME")
-        .s(tags::VOLUME_BASED_CALCULATION_TECHNIQUE, VR::CS, "TOMOSYNTHESIS");
     let mut rwv = item();
     rwv.us(tags::REAL_WORLD_VALUE_FIRST_VALUE_MAPPED, 0)
         .us(tags::REAL_WORLD_VALUE_LAST_VALUE_MAPPED, 65535)
@@ -122,7 +126,6 @@ fn shared_groups(study: &Study, volume: &Volume, window: (f64, f64)) -> Ds {
         .seq(tags::FRAME_ANATOMY_SEQUENCE, vec![anatomy])
         .seq(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![transform])
         .seq(tags::FRAME_VOILUT_SEQUENCE, vec![voi])
-        .seq(tags::X_RAY3_D_FRAME_TYPE_SEQUENCE, vec![frame_type])
         .seq(tags::REAL_WORLD_VALUE_MAPPING_SEQUENCE, vec![rwv]);
     shared
 }
@@ -136,12 +139,16 @@ fn frame_groups(study: &Study, volume: &Volume, k: usize, acquisition_s: f64) ->
         .s(tags::FRAME_ACQUISITION_DATE_TIME, VR::DT, &study.datetime_at(0.0))
         .s(tags::FRAME_REFERENCE_DATE_TIME, VR::DT, &study.datetime_at(0.0))
         .fd(tags::FRAME_ACQUISITION_DURATION, &[acquisition_s * 1000.0]);
+    let mut frame_type = item();
+    frame_type.strs(tags::FRAME_TYPE, VR::CS, &IMAGE_TYPE);
+    image_description(&mut frame_type);
     let mut position = item();
     position.ds(tags::IMAGE_POSITION_PATIENT, &[p.x, p.y, p.z]);
     let mut groups = item();
     groups
         .seq(tags::FRAME_CONTENT_SEQUENCE, vec![content])
-        .seq(tags::PLANE_POSITION_SEQUENCE, vec![position]);
+        .seq(tags::PLANE_POSITION_SEQUENCE, vec![position])
+        .seq(tags::X_RAY3_D_FRAME_TYPE_SEQUENCE, vec![frame_type]);
     groups
 }
 
@@ -176,7 +183,8 @@ pub(crate) fn header(study: &Study, volume: &Volume, acquisition: Ds, sources: V
     let exam_s = acq.meta.views.last().map_or(0.0, |v| (v.time_since_start + v.exposure.duration).as_secs_f64());
     let mut ds = item();
     study.common(&mut ds, SOP_CLASS, series::VOLUME, 1, "tomosynthesis reconstruction");
-    ds.strs(tags::IMAGE_TYPE, VR::CS, &["ORIGINAL", "PRIMARY", "TOMOSYNTHESIS", "NONE"])
+    image_description(&mut ds);
+    ds.strs(tags::IMAGE_TYPE, VR::CS, &IMAGE_TYPE)
         .us(tags::SAMPLES_PER_PIXEL, 1)
         .s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2")
         .us(tags::ROWS, g.ny as u16)
@@ -190,9 +198,7 @@ pub(crate) fn header(study: &Study, volume: &Volume, acquisition: Ds, sources: V
         .s(tags::RECOGNIZABLE_VISUAL_FEATURES, VR::CS, "NO")
         .s(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00")
         .s(tags::PRESENTATION_LUT_SHAPE, VR::CS, "IDENTITY")
-        .s(tags::IMAGE_LATERALITY, VR::CS, study.frame.laterality.code())
         .is(tags::NUMBER_OF_FRAMES, g.nz as i64)
-        .seq(tags::ACQUISITION_CONTEXT_SEQUENCE, Vec::new())
         .seq(tags::VIEW_CODE_SEQUENCE, vec![study.view_code()])
         .seq(tags::ANATOMIC_REGION_SEQUENCE, vec![study.breast_code()])
         .s(tags::POSITIONER_TYPE, VR::CS, "MAMMOGRAPHIC")

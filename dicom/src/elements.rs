@@ -40,6 +40,8 @@ pub(crate) trait Put {
     fn ul(&mut self, tag: Tag, v: &[u32]) -> &mut Self;
     /// Floating-point doubles.
     fn fd(&mut self, tag: Tag, v: &[f64]) -> &mut Self;
+    /// Floating-point singles.
+    fn fl(&mut self, tag: Tag, v: &[f64]) -> &mut Self;
     /// A sequence of items.
     fn seq(&mut self, tag: Tag, items: Vec<Ds>) -> &mut Self;
 }
@@ -77,6 +79,10 @@ impl Put for Ds {
     }
     fn fd(&mut self, tag: Tag, v: &[f64]) -> &mut Self {
         self.put(DataElement::new(tag, VR::FD, PrimitiveValue::F64(v.iter().copied().collect())));
+        self
+    }
+    fn fl(&mut self, tag: Tag, v: &[f64]) -> &mut Self {
+        self.put(DataElement::new(tag, VR::FL, PrimitiveValue::F32(v.iter().map(|&x| x as f32).collect())));
         self
     }
     fn seq(&mut self, tag: Tag, items: Vec<Ds>) -> &mut Self {

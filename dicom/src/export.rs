@@ -33,6 +33,9 @@ pub struct ExportOptions {
     pub accession_number: String,
     /// Which breast was imaged.
     pub laterality: Laterality,
+    /// Patient's Birth Date (0010,0030), YYYYMMDD; the IHE Mammography and DBT profiles need one, so the
+    /// anonymous default is a placeholder, 19700101. Patient's Age follows from it and the study date.
+    pub patient_birth_date: String,
 }
 
 impl Default for ExportOptions {
@@ -43,6 +46,7 @@ impl Default for ExportOptions {
             study_id: "1".into(),
             accession_number: String::new(),
             laterality: Laterality::Left,
+            patient_birth_date: "19700101".into(),
         }
     }
 }
@@ -58,40 +62,79 @@ pub struct ExportReport {
     pub study_uid: String,
 }
 
-/// The X-Ray 3D Acquisition Sequence item of the BTO: the whole sweep (technique, arc, geometry, dose).
+/// The X-Ray 3D Acquisition Sequence item of the BTO: the whole sweep (technique, arc, geometry, dose) and one
+/// Per Projection Acquisition item per view (PS3.3 C.8.21.2.1, Breast Tomosynthesis Acquisition Module).
 fn acquisition_item(study: &Study) -> Ds {
     let meta = &study.inputs.acquisition.meta;
     let angles: Vec<f64> = meta.views.iter().map(|v| 0.5 * (v.angle_start_deg + v.angle_end_deg)).collect();
     let (first, last) = (angles[0], angles[angles.len() - 1]);
     let increment = if angles.len() > 1 { (last - first) / (angles.len() - 1) as f64 } else { 0.0 };
-    let mut a = item();
-    let central = meta.views.len() / 2;
-    projection::view_attributes(study, &mut a, central);
     let det = &meta.detector;
+    let g = &meta.geometry;
     let total_mas: f64 = meta.views.iter().map(|v| v.exposure.mas.get()).sum();
     let total_ms: f64 = meta.views.iter().map(|v| v.exposure.duration.as_secs_f64() * 1000.0).sum();
-    a.ds(tags::PRIMARY_POSITIONER_SCAN_ARC, &[(last - first).abs()])
-        .ds(tags::PRIMARY_POSITIONER_SCAN_START_ANGLE, &[first])
-        .ds(tags::PRIMARY_POSITIONER_INCREMENT, &[increment])
+    let per_view: Vec<Ds> = meta
+        .views
+        .iter()
+        .zip(&angles)
+        .map(|(v, &angle)| {
+            let (mas, ms) = (v.exposure.mas.get(), v.exposure.duration.as_secs_f64() * 1000.0);
+            let mut p = item();
+            p.ds(tags::KVP, &[v.exposure.kvp.get()])
+                .fd(tags::X_RAY_TUBE_CURRENT_INM_A, &[if ms > 0.0 { mas / ms * 1000.0 } else { 0.0 }])
+                .fd(tags::EXPOSURE_TIME_INMS, &[ms])
+                .fd(tags::EXPOSURE_INM_AS, &[mas])
+                .fl(tags::POSITIONER_PRIMARY_ANGLE, &[angle])
+                .is(tags::RELATIVE_X_RAY_EXPOSURE, (mas * 1000.0).round() as i64);
+            p
+        })
+        .collect();
+    let mut a = item();
+    a.fl(tags::PRIMARY_POSITIONER_SCAN_ARC, &[(last - first).abs()])
+        .fl(tags::PRIMARY_POSITIONER_SCAN_START_ANGLE, &[first])
+        .fl(tags::PRIMARY_POSITIONER_INCREMENT, &[increment])
+        .s(tags::X_RAY_RECEPTOR_TYPE, VR::CS, "DIGITAL_DETECTOR")
         .s(tags::FIELD_OF_VIEW_SHAPE, VR::CS, "RECTANGLE")
-        .fd(tags::FIELD_OF_VIEW_DIMENSIONS_IN_FLOAT, &[det.height_mm(), det.width_mm()])
-        .fd(tags::FIELD_OF_VIEW_ORIGIN, &[0.0, 0.0])
+        .fl(tags::FIELD_OF_VIEW_DIMENSIONS_IN_FLOAT, &[det.height_mm(), det.width_mm()])
+        .ds(tags::FIELD_OF_VIEW_ORIGIN, &[0.0, 0.0])
         .ds(tags::FIELD_OF_VIEW_ROTATION, &[0.0])
         .s(tags::FIELD_OF_VIEW_HORIZONTAL_FLIP, VR::CS, "NO")
         .s(tags::GRID, VR::CS, "NONE")
+        .ds(tags::KVP, &[meta.views[0].exposure.kvp.get()])
         .fd(tags::EXPOSURE_INM_AS, &[total_mas])
         .fd(tags::EXPOSURE_TIME_INMS, &[total_ms])
-        .fd(tags::X_RAY_TUBE_CURRENT_INM_A, &[if total_ms > 0.0 { total_mas / total_ms * 1000.0 } else { 0.0 }]);
+        .fd(tags::X_RAY_TUBE_CURRENT_INM_A, &[if total_ms > 0.0 { total_mas / total_ms * 1000.0 } else { 0.0 }])
+        .ds(tags::DISTANCE_SOURCE_TO_DETECTOR, &[g.source_to_detector_mm])
+        .ds(tags::DISTANCE_SOURCE_TO_PATIENT, &[g.source_to_axis_mm()])
+        .ds(tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR, &[g.source_to_detector_mm / g.source_to_axis_mm()])
+        .s(tags::EXPOSURE_CONTROL_MODE, VR::CS, if meta.exposures.len() > meta.views.len() { "AUTOMATIC" } else { "MANUAL" })
+        .s(tags::EXPOSURE_CONTROL_MODE_DESCRIPTION, VR::LT, "tomolab: pre-shot AEC or a manual technique")
+        .ds(tags::DETECTOR_TEMPERATURE, &[20.0])
+        .s(tags::FILTER_TYPE, VR::CS, "FLAT")
+        .s(tags::PADDLE_DESCRIPTION, VR::LO, "flat compression paddle (simulated)")
+        .seq(tags::PER_PROJECTION_ACQUISITION_SEQUENCE, per_view);
+    if let Some(t) = &meta.technique {
+        a.s(tags::ANODE_TARGET_MATERIAL, VR::CS, projection::anode(t.target))
+            .s(tags::FILTER_MATERIAL, VR::CS, projection::filter(t.filter.material))
+            .ds(tags::FILTER_THICKNESS_MINIMUM, &[t.filter.thickness_mm])
+            .ds(tags::FILTER_THICKNESS_MAXIMUM, &[t.filter.thickness_mm])
+            .ds(tags::FOCAL_SPOTS, &[t.focal_spot.nominal_size_mm()]);
+    }
+    if let Some(c) = &meta.compression {
+        a.ds(tags::BODY_PART_THICKNESS, &[c.thickness.get()]).ds(tags::COMPRESSION_FORCE, &[c.force.get()]);
+    }
     if let Some(d) = &study.inputs.dose {
         let entrance: f64 = d.views.iter().map(|v| v.incident_air_kerma_mgy).sum();
         a.ds(tags::ORGAN_DOSE, &[d.total_mgd_mgy / 100.0])
-            .ds(tags::ENTRANCE_DOSE_INM_GY, &[entrance]);
+            .ds(tags::ENTRANCE_DOSE_INM_GY, &[entrance])
+            .ds(tags::HALF_VALUE_LAYER, &[d.views[d.views.len() / 2].hvl_mm_al]);
     }
     a
 }
 
 /// The Contributing Sources Sequence of the BTO: the equipment and time of the projections it was made from.
 fn contributing_sources(study: &Study) -> Vec<Ds> {
+    let det = &study.inputs.acquisition.meta.detector;
     let mut s = item();
     s.s(tags::MANUFACTURER, VR::LO, "tomolab")
         .s(tags::MANUFACTURER_MODEL_NAME, VR::LO, &format!("tomolab {}", study.inputs.acquisition.meta.preset))
@@ -108,7 +151,17 @@ fn contributing_sources(study: &Study) -> Vec<Ds> {
         .s(tags::ACQUISITION_DEVICE_PROCESSING_CODE, VR::LO, "TOMOLAB-FF")
         .s(tags::INSTITUTION_NAME, VR::LO, "tomolab")
         .s(tags::PATIENT_ORIENTATION, VR::CS, "")
-        .s(tags::FRAME_OF_REFERENCE_UID, VR::UI, &study.uids.uid(UidRole::FrameOfReference));
+        .s(tags::FRAME_OF_REFERENCE_UID, VR::UI, &study.uids.uid(UidRole::FrameOfReference))
+        .us(tags::ROWS, det.rows as u16)
+        .us(tags::COLUMNS, det.cols as u16)
+        .us(tags::SAMPLES_PER_PIXEL, 1)
+        .s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2")
+        .us(tags::BITS_ALLOCATED, 16)
+        .us(tags::BITS_STORED, 16)
+        .us(tags::HIGH_BIT, 15)
+        .us(tags::PIXEL_REPRESENTATION, 0)
+        .s(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
+    projection::detector_attributes(study, &mut s);
     let _ = series::PROJECTIONS;
     vec![s]
 }

@@ -18,6 +18,7 @@ use crate::elements::{Ds, Put, item};
 use crate::error::{DicomError, Result};
 use crate::projection::{detector_attributes, view_attributes};
 use crate::study::{Study, series};
+use crate::uid::UidRole;
 
 /// The Digital Mammography X-Ray Image Storage - For Presentation SOP class.
 pub const SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.1.2";
@@ -71,6 +72,21 @@ impl Image2d {
     }
 }
 
+/// The image the 2D was made from: the Breast Tomosynthesis Image (synthetic 2D; spatial locations not
+/// preserved), or the 2D exam's one projection (preserved).
+fn sources(study: &Study) -> Vec<Ds> {
+    let (class, uid, preserved) = if study.inputs.volume.is_some() {
+        (crate::bto::SOP_CLASS, study.uids.uid(UidRole::Instance(series::VOLUME, 1)), "NO")
+    } else {
+        (crate::projection::SOP_CLASS, study.uids.uid(UidRole::Instance(series::PROJECTIONS, 1)), "YES")
+    };
+    let mut r = item();
+    r.s(tags::REFERENCED_SOP_CLASS_UID, VR::UI, class)
+        .s(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &uid)
+        .s(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, preserved);
+    vec![r]
+}
+
 fn header(study: &Study, image: &Image2d, window: (f64, f64)) -> Ds {
     let mut ds = item();
     study.common(&mut ds, SOP_CLASS, series::PRESENTATION, 1, image.description);
@@ -110,8 +126,11 @@ fn header(study: &Study, image: &Image2d, window: (f64, f64)) -> Ds {
         .s(tags::BREAST_IMPLANT_PRESENT, VR::CS, "NO")
         .s(tags::PARTIAL_VIEW, VR::CS, "NO")
         .s(tags::ACQUISITION_DEVICE_PROCESSING_DESCRIPTION, VR::LO, image.description)
-        .ds(tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR, &[1.0])
-        .s(tags::QUALITY_CONTROL_IMAGE, VR::CS, "NO");
+        .s(tags::QUALITY_CONTROL_IMAGE, VR::CS, "NO")
+        .us(tags::PIXEL_PADDING_VALUE, 65535)
+        .is(tags::RELATIVE_X_RAY_EXPOSURE, 0)
+        .s(tags::WINDOW_CENTER_WIDTH_EXPLANATION, VR::LO, "0.5th to 99.5th percentile")
+        .seq(tags::SOURCE_IMAGE_SEQUENCE, sources(study));
     // The central view's technique and geometry (for a 2D exam, its only view).
     let views = &study.inputs.acquisition.meta.views;
     view_attributes(study, &mut ds, views.len() / 2);

@@ -92,13 +92,16 @@ pub(crate) fn view_attributes(study: &Study, ds: &mut Ds, k: usize) {
     let mas = e.mas.get();
     ds.ds(tags::KVP, &[e.kvp.get()])
         .is(tags::EXPOSURE_TIME, ms.round() as i64)
-        .ds(tags::EXPOSURE_TIME_INMS, &[ms])
         .is(tags::X_RAY_TUBE_CURRENT, if ms > 0.0 { (mas / ms * 1000.0).round() as i64 } else { 0 })
         .is(tags::EXPOSURE, mas.round() as i64)
         .is(tags::EXPOSURE_INU_AS, (mas * 1000.0).round() as i64)
         .ds(tags::POSITIONER_PRIMARY_ANGLE, &[angle])
         .ds(tags::DISTANCE_SOURCE_TO_DETECTOR, &[meta.geometry.source_to_detector_mm])
         .ds(tags::DISTANCE_SOURCE_TO_PATIENT, &[meta.geometry.source_to_axis_mm()])
+        .ds(
+            tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR,
+            &[meta.geometry.source_to_detector_mm / meta.geometry.source_to_axis_mm()],
+        )
         .ds(tags::IMAGER_PIXEL_SPACING, &[det.pitch_v_mm, det.pitch_u_mm])
         .s(tags::EXPOSURE_CONTROL_MODE, VR::CS, if meta.exposures.len() > meta.views.len() { "AUTOMATIC" } else { "MANUAL" });
     if let Some(t) = &meta.technique {
@@ -112,9 +115,8 @@ pub(crate) fn view_attributes(study: &Study, ds: &mut Ds, k: usize) {
         ds.ds(tags::BODY_PART_THICKNESS, &[c.thickness.get()]).ds(tags::COMPRESSION_FORCE, &[c.force.get()]);
     }
     if let Some(d) = study.inputs.dose.as_ref().map(|d| d.views[k]) {
-        // Entrance Dose and Organ Dose are in dGy (PS3.3 C.8.7.8); EntranceDoseInmGy in mGy.
-        ds.ds(tags::ENTRANCE_DOSE, &[d.incident_air_kerma_mgy / 100.0])
-            .ds(tags::ENTRANCE_DOSE_INM_GY, &[d.incident_air_kerma_mgy])
+        // Organ Dose is in dGy (PS3.3 C.8.7.8), Entrance Dose in mGy.
+        ds.ds(tags::ENTRANCE_DOSE_INM_GY, &[d.incident_air_kerma_mgy])
             .ds(tags::ORGAN_DOSE, &[d.mgd_mgy / 100.0])
             .ds(tags::HALF_VALUE_LAYER, &[d.hvl_mm_al]);
     } else {
@@ -180,8 +182,9 @@ fn header(study: &Study, k: usize, view: &ViewRecord) -> Ds {
         .s(tags::BREAST_IMPLANT_PRESENT, VR::CS, "NO")
         .s(tags::PARTIAL_VIEW, VR::CS, "NO")
         .s(tags::ACQUISITION_DEVICE_PROCESSING_DESCRIPTION, VR::LO, "flat-field corrected transmission")
-        .ds(tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR, &[1.0])
-        .s(tags::QUALITY_CONTROL_IMAGE, VR::CS, "NO");
+        .s(tags::QUALITY_CONTROL_IMAGE, VR::CS, "NO")
+        .us(tags::PIXEL_PADDING_VALUE, 65535)
+        .is(tags::RELATIVE_X_RAY_EXPOSURE, (view.exposure.mas.get() * 1000.0).round() as i64);
     view_attributes(study, &mut ds, k);
     detector_attributes(study, &mut ds);
     ds

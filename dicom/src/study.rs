@@ -46,6 +46,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Patient's Age (AS, `NNNY`) at `date` of someone born on `birth` (both YYYYMMDD); `000Y` if unparsable.
+pub(crate) fn age(birth: &str, date: &str) -> String {
+    let parse = |s: &str| -> Option<(i64, i64)> {
+        Some((s.get(0..4)?.parse().ok()?, s.get(4..8)?.parse().ok()?))
+    };
+    let years = match (parse(birth), parse(date)) {
+        (Some((by, bmd)), Some((y, md))) => (y - by - i64::from(md < bmd)).clamp(0, 999),
+        _ => 0,
+    };
+    format!("{years:03}Y")
+}
+
 /// DICOM DA and TM (UTC) of a Unix time in milliseconds.
 pub(crate) fn date_time(unix_ms: u64) -> (String, String) {
     let secs = (unix_ms / 1000) as i64;
@@ -87,7 +99,8 @@ impl<'a> Study<'a> {
             // Patient
             .s(tags::PATIENT_NAME, VR::PN, &o.patient_name)
             .s(tags::PATIENT_ID, VR::LO, &o.patient_id)
-            .empty(tags::PATIENT_BIRTH_DATE, VR::DA)
+            .s(tags::PATIENT_BIRTH_DATE, VR::DA, &o.patient_birth_date)
+            .s(tags::PATIENT_AGE, VR::AS, &age(&o.patient_birth_date, &self.date))
             .s(tags::PATIENT_SEX, VR::CS, "F")
             // General Study
             .s(tags::STUDY_INSTANCE_UID, VR::UI, &self.uids.uid(UidRole::Study))
@@ -104,12 +117,12 @@ impl<'a> Study<'a> {
             .s(tags::SERIES_DESCRIPTION, VR::LO, description)
             .s(tags::SERIES_DATE, VR::DA, &self.date)
             .s(tags::SERIES_TIME, VR::TM, &self.time)
-            .s(tags::LATERALITY, VR::CS, self.frame.laterality.code())
             .is(tags::INSTANCE_NUMBER, i64::from(instance))
             .s(tags::CONTENT_DATE, VR::DA, &self.date)
             .s(tags::CONTENT_TIME, VR::TM, &self.time)
             .s(tags::ACQUISITION_DATE_TIME, VR::DT, &self.datetime_at(0.0))
             .s(tags::BODY_PART_EXAMINED, VR::CS, "BREAST")
+            .seq(tags::ACQUISITION_CONTEXT_SEQUENCE, Vec::new())
             // Frame of Reference
             .s(tags::FRAME_OF_REFERENCE_UID, VR::UI, &self.uids.uid(UidRole::FrameOfReference))
             .empty(tags::POSITION_REFERENCE_INDICATOR, VR::LO)
@@ -118,7 +131,14 @@ impl<'a> Study<'a> {
             .s(tags::MANUFACTURER_MODEL_NAME, VR::LO, &format!("tomolab {}", self.inputs.acquisition.meta.preset))
             .s(tags::DEVICE_SERIAL_NUMBER, VR::LO, "SIMULATED")
             .s(tags::SOFTWARE_VERSIONS, VR::LO, env!("CARGO_PKG_VERSION"))
-            .s(tags::INSTITUTION_NAME, VR::LO, "tomolab");
+            .s(tags::INSTITUTION_NAME, VR::LO, "tomolab")
+            .s(tags::INSTITUTION_ADDRESS, VR::ST, "simulated unit")
+            .s(tags::STATION_NAME, VR::SH, "TOMOLAB")
+            .s(tags::OPERATORS_NAME, VR::PN, "OPERATOR^TOMOLAB")
+            .s(tags::ACQUISITION_DATE, VR::DA, &self.date)
+            .s(tags::ACQUISITION_TIME, VR::TM, &self.time)
+            .s(tags::DATE_OF_LAST_DETECTOR_CALIBRATION, VR::DA, &self.date)
+            .s(tags::TIME_OF_LAST_DETECTOR_CALIBRATION, VR::TM, &self.time);
         // Referenced Performed Procedure Step: none (type 1C in Enhanced Mammography Series, omitted).
     }
 
@@ -151,5 +171,7 @@ mod tests {
         assert_eq!(date_time(951_868_800_000), ("20000301".into(), "000000.000000".into()));
         assert_eq!(date_time(1_796_184_165_123), ("20261202".into(), "040245.123000".into()));
         assert_eq!(date_time(0), ("19700101".into(), "000000.000000".into()));
+        assert_eq!(super::age("19700101", "20261202"), "056Y");
+        assert_eq!(super::age("19701203", "20261202"), "055Y");
     }
 }
