@@ -29,8 +29,10 @@ fn have(tool: &str, probe: &[&str]) -> bool {
     ok
 }
 
-/// A 9-view wide-angle exam of a 30 mm fatty breast with a 6 mm mass and one 0.5 mm calcification, noiseless,
-/// 0.3 mm pixels, 1 mm slices, exported with `tomolab exam --dicom`.
+/// A 9-view wide-angle exam of a 30 mm fatty breast with two 0.5 mm calcifications (either side of the centre,
+/// 4 mm apart in height), noiseless, 0.3 mm pixels, 1 mm slices, exported with `tomolab exam --dicom`. (A 6 mm
+/// mass was tried first: its brightest voxel and even its centroid sit up to 2 slices off its centre, DBT's
+/// depth resolution for an extended object, so the mm-and-slice check uses point-like lesions.)
 const EXAM_TOML: &str = r#"seed = 5
 [geometry]
 views = 9
@@ -42,8 +44,8 @@ nipple_distance_mm = 60
 voxel_mm = 0.25
 glandular_fraction = 0.05
 [[phantom.lesions]]
-centre_mm = [-15.0, 30.0, 35.0]
-kind = { type = "mass", semi_axes_mm = [3.0, 3.0, 3.0] }
+centre_mm = [-15.0, 25.0, 32.0]
+kind = { type = "calcification_cluster", count = 1, min_diameter_mm = 0.5, max_diameter_mm = 0.5, spread_mm = 0.5 }
 [[phantom.lesions]]
 centre_mm = [15.0, 30.0, 36.0]
 kind = { type = "calcification_cluster", count = 1, min_diameter_mm = 0.5, max_diameter_mm = 0.5, spread_mm = 0.5 }
@@ -70,7 +72,15 @@ fn exam() -> &'static Path {
         let config = tmp.join("exam.toml");
         std::fs::write(&config, EXAM_TOML).unwrap();
         let out = tmp.join("exam");
-        let o = tomolab(&["exam", "--quiet", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--dicom"]);
+        let o = tomolab(&[
+            "exam",
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--dicom",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         out
     })
@@ -203,7 +213,8 @@ impl BtoGeometry {
 /// The ground-truth lesion centres in patient coordinates, by the transform documented in
 /// `dicom/src/frame.rs` (re-stated here: (x, y, z)_patient = (-x, -y, z)_tomolab for a CC view).
 fn truth_in_patient(exam: &Path) -> Vec<(String, [f64; 3])> {
-    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(exam.join("ground_truth.json")).unwrap()).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(exam.join("ground_truth.json")).unwrap()).unwrap();
     truth["objects"]
         .as_array()
         .unwrap()
@@ -231,7 +242,13 @@ fn bto_geometry_maps_ground_truth_lesions_onto_the_lesions_in_its_pixels() {
         for kk in (k.round() as i64 - 4)..=(k.round() as i64 + 4) {
             for rr_ in (r.round() as i64 - rr)..=(r.round() as i64 + rr) {
                 for cc in (c.round() as i64 - rc)..=(c.round() as i64 + rc) {
-                    if kk < 0 || rr_ < 0 || cc < 0 || kk as usize >= bto.positions.len() || rr_ as usize >= bto.rows || cc as usize >= bto.cols {
+                    if kk < 0
+                        || rr_ < 0
+                        || cc < 0
+                        || kk as usize >= bto.positions.len()
+                        || rr_ as usize >= bto.rows
+                        || cc as usize >= bto.cols
+                    {
                         continue;
                     }
                     let v = bto.at(cc as usize, rr_ as usize, kk as usize);
@@ -243,11 +260,19 @@ fn bto_geometry_maps_ground_truth_lesions_onto_the_lesions_in_its_pixels() {
                 }
             }
         }
-        let in_plane_mm = (((at.0 as f64 - c) * bto.spacing[1]).powi(2) + ((at.1 as f64 - r) * bto.spacing[0]).powi(2)).sqrt();
+        let in_plane_mm =
+            (((at.0 as f64 - c) * bto.spacing[1]).powi(2) + ((at.1 as f64 - r) * bto.spacing[0]).powi(2)).sqrt();
         let slices = (at.2 as f64 - k).abs();
-        eprintln!("{kind}: mapped to ({c:.1}, {r:.1}, {k:.2}); peak {best} at {at:?}: {in_plane_mm:.2} mm, {slices:.2} slices; mean {:.0}", sum / n);
+        eprintln!(
+            "{kind}: mapped to ({c:.1}, {r:.1}, {k:.2}); peak {best} at {at:?}: {in_plane_mm:.2} mm, {slices:.2} slices; mean {:.0}",
+            sum / n
+        );
         assert!(in_plane_mm <= 1.0 && slices <= 1.0, "{kind}: peak {in_plane_mm:.2} mm, {slices:.2} slices away");
-        assert!(f64::from(best) > sum / n + 30.0, "{kind}: no lesion at the mapped point (peak {best}, mean {})", sum / n);
+        assert!(
+            f64::from(best) > sum / n + 30.0,
+            "{kind}: no lesion at the mapped point (peak {best}, mean {})",
+            sum / n
+        );
     }
 }
 
@@ -296,7 +321,33 @@ print("ok")
     let o = Command::new("python3").args(["-c", script, exam.to_str().unwrap()]).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     eprintln!("{out}");
-    assert!(o.status.success() && out.contains("ok"), "pydicom check failed:\n{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success() && out.contains("ok"),
+        "pydicom check failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Asserts that two data sets hold the same attributes with the same VRs and values, recursing into sequence
+/// items (a sequence's or item's encoded length, defined or undefined, is an encoding choice and not compared).
+fn same_dataset(x: &dicom_object::InMemDicomObject, y: &dicom_object::InMemDicomObject, at: &str) {
+    use dicom_core::value::Value;
+    let tags_x: Vec<_> = x.tags().collect();
+    let tags_y: Vec<_> = y.tags().collect();
+    assert_eq!(tags_x, tags_y, "{at}: attribute sets differ");
+    for t in tags_x {
+        let (ex, ey) = (x.element(t).unwrap(), y.element(t).unwrap());
+        assert_eq!(ex.vr(), ey.vr(), "{at}: {t} VR");
+        match (ex.value(), ey.value()) {
+            (Value::Sequence(sx), Value::Sequence(sy)) => {
+                assert_eq!(sx.items().len(), sy.items().len(), "{at}: {t} items");
+                for (k, (ix, iy)) in sx.items().iter().zip(sy.items()).enumerate() {
+                    same_dataset(ix, iy, &format!("{at} {t}[{k}]"));
+                }
+            }
+            (vx, vy) => assert!(vx == vy, "{at}: {t} differs: {vx:?} vs {vy:?}"),
+        }
+    }
 }
 
 /// A free loopback port (bound then released).
@@ -358,19 +409,54 @@ fn dicom_send_to_storescp_stores_every_object_unchanged() {
     let (a, b) = (by_uid(&sent), by_uid(&received));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (uid, x) in &a {
-        let y = &b[uid];
-        let tags_x: Vec<_> = x.tags().collect();
-        let tags_y: Vec<_> = y.tags().collect();
-        assert_eq!(tags_x, tags_y, "{uid}: attribute sets differ");
-        for t in tags_x {
-            let (ex, ey) = (x.element(t).unwrap(), y.element(t).unwrap());
-            assert!(ex == ey, "{uid}: {t} differs: {:?} vs {:?}", ex.value(), ey.value());
-        }
+        same_dataset(x, &b[uid], uid);
     }
     // Nothing listens on a fresh port once storescp is gone.
     drop(_guard);
-    let closed = tomolab(&["dicom", "send", sent_dir.to_str().unwrap(), "--to", &format!("X@127.0.0.1:{}", free_port()), "--timeout-s", "5"]);
+    let closed = tomolab(&[
+        "dicom",
+        "send",
+        sent_dir.to_str().unwrap(),
+        "--to",
+        &format!("X@127.0.0.1:{}", free_port()),
+        "--timeout-s",
+        "5",
+    ]);
     let err = String::from_utf8_lossy(&closed.stderr);
     assert_eq!(closed.status.code(), Some(1), "{err}");
     assert!(err.contains("association failed") && err.contains("127.0.0.1"), "{err}");
+}
+
+/// Exporting the same exam again gives byte-identical files (UIDs derived from the seed, not drawn); one
+/// study and one frame of reference across all objects; a non-empty --out is refused by name and a broken exam
+/// directory leaves neither output nor temporary directory behind.
+#[test]
+fn export_is_deterministic_one_study_and_refuses_bad_directories() {
+    let exam = exam();
+    let tmp = tempfile::tempdir().unwrap();
+    let again = tmp.path().join("again");
+    let o = tomolab(&["dicom", "export", exam.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = dcm_files(&exam.join("dicom"));
+    let second = dcm_files(&again);
+    assert_eq!(first.len(), second.len());
+    let (mut studies, mut frames) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    for (a, b) in first.iter().zip(&second) {
+        assert!(std::fs::read(a).unwrap() == std::fs::read(b).unwrap(), "{} differs between exports", a.display());
+        let obj = open_file(a).unwrap();
+        studies.insert(obj.element(tags::STUDY_INSTANCE_UID).unwrap().to_str().unwrap().into_owned());
+        frames.insert(obj.element(tags::FRAME_OF_REFERENCE_UID).unwrap().to_str().unwrap().into_owned());
+    }
+    assert_eq!((studies.len(), frames.len()), (1, 1), "{studies:?} {frames:?}");
+    let o = tomolab(&["dicom", "export", exam.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not empty"), "{}", String::from_utf8_lossy(&o.stderr));
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    let out = tmp.path().join("out");
+    let o = tomolab(&["dicom", "export", broken.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("acquisition"), "{}", String::from_utf8_lossy(&o.stderr));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "only again/ and broken/: {left:?}");
 }

@@ -27,11 +27,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use dicom_core::header::{DataElementHeader, Length};
 use dicom_core::VR;
+use dicom_core::header::{DataElementHeader, Length};
 use dicom_dictionary_std::{tags, uids};
-use dicom_encoding::encode::explicit_le::ExplicitVRLittleEndianEncoder;
 use dicom_encoding::encode::Encode;
+use dicom_encoding::encode::explicit_le::ExplicitVRLittleEndianEncoder;
 use nalgebra::Vector3;
 use tomolab_recon::Volume;
 
@@ -70,9 +70,11 @@ const IMAGE_TYPE: [&str; 4] = ["ORIGINAL", "PRIMARY", "TOMOSYNTHESIS", "NONE"];
 
 /// The Common CT/MR Image Description attributes (PS3.3 C.8.16.2.1) of the X-Ray 3D image and its frames.
 fn image_description(ds: &mut Ds) {
-    ds.s(tags::PIXEL_PRESENTATION, VR::CS, "MONOCHROME")
-        .s(tags::VOLUMETRIC_PROPERTIES, VR::CS, "VOLUME")
-        .s(tags::VOLUME_BASED_CALCULATION_TECHNIQUE, VR::CS, "TOMOSYNTHESIS");
+    ds.s(tags::PIXEL_PRESENTATION, VR::CS, "MONOCHROME").s(tags::VOLUMETRIC_PROPERTIES, VR::CS, "VOLUME").s(
+        tags::VOLUME_BASED_CALCULATION_TECHNIQUE,
+        VR::CS,
+        "TOMOSYNTHESIS",
+    );
 }
 
 /// The window of the volume: its 0.5th and 99.5th percentile (on a strided sample), in stored values.
@@ -99,18 +101,19 @@ fn shared_groups(study: &Study, volume: &Volume, window: (f64, f64)) -> Ds {
     let mut orientation = item();
     orientation.ds(tags::IMAGE_ORIENTATION_PATIENT, &[row.x, row.y, row.z, col.x, col.y, col.z]);
     let mut anatomy = item();
-    anatomy
-        .seq(tags::ANATOMIC_REGION_SEQUENCE, vec![study.breast_code()])
-        .s(tags::FRAME_LATERALITY, VR::CS, f.laterality.code());
+    anatomy.seq(tags::ANATOMIC_REGION_SEQUENCE, vec![study.breast_code()]).s(
+        tags::FRAME_LATERALITY,
+        VR::CS,
+        f.laterality.code(),
+    );
     let mut transform = item();
-    transform
-        .ds(tags::RESCALE_INTERCEPT, &[0.0])
-        .ds(tags::RESCALE_SLOPE, &[1.0])
-        .s(tags::RESCALE_TYPE, VR::LO, "US");
+    transform.ds(tags::RESCALE_INTERCEPT, &[0.0]).ds(tags::RESCALE_SLOPE, &[1.0]).s(tags::RESCALE_TYPE, VR::LO, "US");
     let mut voi = item();
-    voi.ds(tags::WINDOW_CENTER, &[window.0])
-        .ds(tags::WINDOW_WIDTH, &[window.1])
-        .s(tags::VOILUT_FUNCTION, VR::CS, "LINEAR");
+    voi.ds(tags::WINDOW_CENTER, &[window.0]).ds(tags::WINDOW_WIDTH, &[window.1]).s(
+        tags::VOILUT_FUNCTION,
+        VR::CS,
+        "LINEAR",
+    );
     let mut rwv = item();
     rwv.us(tags::REAL_WORLD_VALUE_FIRST_VALUE_MAPPED, 0)
         .us(tags::REAL_WORLD_VALUE_LAST_VALUE_MAPPED, 65535)
@@ -158,22 +161,22 @@ fn dimensions(study: &Study, ds: &mut Ds) {
     let mut org = item();
     org.s(tags::DIMENSION_ORGANIZATION_UID, VR::UI, &uid);
     let mut index = item();
-    index
-        .s(tags::DIMENSION_ORGANIZATION_UID, VR::UI, &uid)
-        .put(dicom_core::DataElement::new(
-            tags::DIMENSION_INDEX_POINTER,
-            VR::AT,
-            dicom_core::PrimitiveValue::Tags([tags::IMAGE_POSITION_PATIENT].into_iter().collect()),
-        ));
+    index.s(tags::DIMENSION_ORGANIZATION_UID, VR::UI, &uid).put(dicom_core::DataElement::new(
+        tags::DIMENSION_INDEX_POINTER,
+        VR::AT,
+        dicom_core::PrimitiveValue::Tags([tags::IMAGE_POSITION_PATIENT].into_iter().collect()),
+    ));
     index.put(dicom_core::DataElement::new(
         tags::FUNCTIONAL_GROUP_POINTER,
         VR::AT,
         dicom_core::PrimitiveValue::Tags([tags::PLANE_POSITION_SEQUENCE].into_iter().collect()),
     ));
     index.s(tags::DIMENSION_DESCRIPTION_LABEL, VR::LO, "slice position");
-    ds.seq(tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org])
-        .seq(tags::DIMENSION_INDEX_SEQUENCE, vec![index])
-        .s(tags::DIMENSION_ORGANIZATION_TYPE, VR::CS, "3D");
+    ds.seq(tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]).seq(tags::DIMENSION_INDEX_SEQUENCE, vec![index]).s(
+        tags::DIMENSION_ORGANIZATION_TYPE,
+        VR::CS,
+        "3D",
+    );
 }
 
 /// Builds the header (every attribute but Pixel Data) of the BTO.

@@ -100,9 +100,11 @@ pub(crate) fn item() -> Ds {
 pub(crate) fn code(value: &str, scheme: &str, meaning: &str) -> Ds {
     use dicom_dictionary_std::tags;
     let mut c = item();
-    c.s(tags::CODE_VALUE, VR::SH, value)
-        .s(tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme)
-        .s(tags::CODE_MEANING, VR::LO, meaning);
+    c.s(tags::CODE_VALUE, VR::SH, value).s(tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme).s(
+        tags::CODE_MEANING,
+        VR::LO,
+        meaning,
+    );
     c
 }
 

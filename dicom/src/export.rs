@@ -107,7 +107,11 @@ fn acquisition_item(study: &Study) -> Ds {
         .ds(tags::DISTANCE_SOURCE_TO_DETECTOR, &[g.source_to_detector_mm])
         .ds(tags::DISTANCE_SOURCE_TO_PATIENT, &[g.source_to_axis_mm()])
         .ds(tags::ESTIMATED_RADIOGRAPHIC_MAGNIFICATION_FACTOR, &[g.source_to_detector_mm / g.source_to_axis_mm()])
-        .s(tags::EXPOSURE_CONTROL_MODE, VR::CS, if meta.exposures.len() > meta.views.len() { "AUTOMATIC" } else { "MANUAL" })
+        .s(
+            tags::EXPOSURE_CONTROL_MODE,
+            VR::CS,
+            if meta.exposures.len() > meta.views.len() { "AUTOMATIC" } else { "MANUAL" },
+        )
         .s(tags::EXPOSURE_CONTROL_MODE_DESCRIPTION, VR::LT, "tomolab: pre-shot AEC or a manual technique")
         .ds(tags::DETECTOR_TEMPERATURE, &[20.0])
         .s(tags::FILTER_TYPE, VR::CS, "FLAT")
@@ -195,7 +199,8 @@ fn staging_dir(out: &Path) -> Result<PathBuf> {
             return Err(DicomError::Output { path: out.into(), problem: "exists and is not empty".into() });
         }
     }
-    let name = out.file_name().ok_or_else(|| DicomError::Output { path: out.into(), problem: "no file name".into() })?;
+    let name =
+        out.file_name().ok_or_else(|| DicomError::Output { path: out.into(), problem: "no file name".into() })?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| DicomError::io(parent, "create", e))?;
     let tmp = parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));

@@ -107,8 +107,7 @@ impl ExamInputs {
             ));
         }
         let truth_path = dir.join("ground_truth.json");
-        let truth =
-            if truth_path.exists() { read_json::<TruthFile>(&truth_path)?.objects } else { Vec::new() };
+        let truth = if truth_path.exists() { read_json::<TruthFile>(&truth_path)?.objects } else { Vec::new() };
         Ok(Self { dir: dir.to_path_buf(), acquisition, volume, dose, truth, seed: summary.seed })
     }
 

@@ -22,7 +22,6 @@
 
 pub mod bto;
 mod elements;
-mod study;
 pub mod error;
 pub mod export;
 pub mod frame;
@@ -30,6 +29,7 @@ pub mod inputs;
 pub mod net;
 pub mod presentation;
 pub mod projection;
+mod study;
 pub mod uid;
 
 pub use error::DicomError;

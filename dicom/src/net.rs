@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
-use dicom_encoding::TransferSyntaxIndex;
 use dicom_ul::pdu::{PDataValue, PDataValueType, PresentationContextResultReason};
 use dicom_ul::{ClientAssociation, ClientAssociationOptions, Pdu};
 
@@ -194,12 +194,38 @@ fn echo(scu: &mut ClientAssociation<std::net::TcpStream>, peer: &Peer) -> Result
         us(tags::COMMAND_DATA_SET_TYPE, 0x0101),
     ])?;
     let pdu = Pdu::PData {
-        data: vec![PDataValue { presentation_context_id: pc, value_type: PDataValueType::Command, is_last: true, data }],
+        data: vec![PDataValue {
+            presentation_context_id: pc,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data,
+        }],
     };
     scu.send(&pdu).map_err(|e| peer.error(format!("sending C-ECHO: {}", chain(&e))))?;
     match response_status(scu, peer)? {
         0 => Ok(()),
         s => Err(peer.error(format!("C-ECHO failed with status {s:04X}H"))),
+    }
+}
+
+/// A writer that retries a `write` which accepted nothing. dicom-ul 0.10's `PDataWriter::write` returns
+/// `Ok(0)` when its PDU buffer is exactly full (it sends the PDU and takes no bytes), which `write_all` reports
+/// as "failed to write whole buffer" when the data set is written in small pieces; the next call makes progress.
+struct Progressing<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Progressing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for _ in 0..2 {
+            let n = self.0.write(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+        }
+        Ok(0)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -209,7 +235,8 @@ fn store_one(
     path: &Path,
     message_id: u16,
 ) -> Result<StoreOutcome> {
-    let file = dicom_object::open_file(path).map_err(|e| DicomError::Read { path: path.into(), problem: e.to_string() })?;
+    let file =
+        dicom_object::open_file(path).map_err(|e| DicomError::Read { path: path.into(), problem: e.to_string() })?;
     let class = file.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_string();
     let instance = file.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string();
     let outcome = |status: Option<u16>, message: String| StoreOutcome {
@@ -238,13 +265,22 @@ fn store_one(
         DataElement::new(tags::AFFECTED_SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(instance.as_str())),
     ])?;
     let pdu = Pdu::PData {
-        data: vec![PDataValue { presentation_context_id: pc.id, value_type: PDataValueType::Command, is_last: true, data }],
+        data: vec![PDataValue {
+            presentation_context_id: pc.id,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data,
+        }],
     };
     scu.send(&pdu).map_err(|e| peer.error(format!("sending C-STORE: {}", chain(&e))))?;
     {
         let mut writer = scu.send_pdata(pc.id);
-        file.write_dataset_with_ts(&mut writer, ts)
-            .map_err(|e| peer.error(format!("sending {}: {}", path.display(), chain(&e))))?;
+        let sent = file.write_dataset_with_ts(&mut Progressing(&mut writer), ts);
+        if let Err(e) = sent {
+            // Never let the writer's drop emit a truncated "last" fragment the peer would store.
+            writer.abandon();
+            return Err(peer.error(format!("sending {}: {}", path.display(), chain(&e))));
+        }
         writer.finish().map_err(|e| peer.error(format!("sending {}: {e}", path.display())))?;
     }
     let status = response_status(scu, peer)?;
@@ -297,7 +333,8 @@ mod tests {
     fn peer_specs_are_parsed_or_refused_by_name() {
         let p = Peer::parse("STORESCP@127.0.0.1:11112", "TOMOLAB").unwrap();
         assert_eq!((p.ae_title.as_str(), p.address.as_str()), ("STORESCP", "127.0.0.1:11112"));
-        for bad in ["127.0.0.1:104", "A@host", "A@host:notaport", "@host:104", "WAY_TOO_LONG_AE_TITLE@h:1", "A\\B@h:1"] {
+        for bad in ["127.0.0.1:104", "A@host", "A@host:notaport", "@host:104", "WAY_TOO_LONG_AE_TITLE@h:1", "A\\B@h:1"]
+        {
             let e = Peer::parse(bad, "TOMOLAB").unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("AE"), "{bad}: {e}");
         }

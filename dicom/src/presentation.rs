@@ -43,8 +43,7 @@ impl Image2d {
         let inputs = study.inputs;
         if let Some(volume) = &inputs.volume {
             let g = &volume.geometry;
-            let mean = tomolab_recon::synthetic_2d(volume, 0.5)
-                .map_err(|e| DicomError::encode("synthetic 2D", e))?;
+            let mean = tomolab_recon::synthetic_2d(volume, 0.5).map_err(|e| DicomError::encode("synthetic 2D", e))?;
             let thickness = g.voxel_mm[2] * g.nz as f64;
             let values = mean.iter().map(|&v| v * thickness as f32).collect();
             return Ok(Some(Self {
@@ -81,9 +80,11 @@ fn sources(study: &Study) -> Vec<Ds> {
         (crate::projection::SOP_CLASS, study.uids.uid(UidRole::Instance(series::PROJECTIONS, 1)), "YES")
     };
     let mut r = item();
-    r.s(tags::REFERENCED_SOP_CLASS_UID, VR::UI, class)
-        .s(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &uid)
-        .s(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, preserved);
+    r.s(tags::REFERENCED_SOP_CLASS_UID, VR::UI, class).s(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, &uid).s(
+        tags::SPATIAL_LOCATIONS_PRESERVED,
+        VR::CS,
+        preserved,
+    );
     vec![r]
 }
 
@@ -144,11 +145,8 @@ pub(crate) fn write(study: &Study, image: &Image2d, path: &Path) -> Result<()> {
     if image.rows > 65535 || image.cols > 65535 || image.values.len() != image.rows * image.cols {
         return Err(DicomError::encode("2D image", "Rows/Columns above 65535 or inconsistent with the pixels"));
     }
-    let stored: Vec<u16> = image
-        .values
-        .iter()
-        .map(|&v| (f64::from(v) * LINE_INTEGRAL_SCALE).round().clamp(0.0, 65535.0) as u16)
-        .collect();
+    let stored: Vec<u16> =
+        image.values.iter().map(|&v| (f64::from(v) * LINE_INTEGRAL_SCALE).round().clamp(0.0, 65535.0) as u16).collect();
     let mut sorted = stored.clone();
     sorted.sort_unstable();
     let at = |q: f64| f64::from(sorted[((sorted.len() - 1) as f64 * q) as usize]);

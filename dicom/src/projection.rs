@@ -103,7 +103,11 @@ pub(crate) fn view_attributes(study: &Study, ds: &mut Ds, k: usize) {
             &[meta.geometry.source_to_detector_mm / meta.geometry.source_to_axis_mm()],
         )
         .ds(tags::IMAGER_PIXEL_SPACING, &[det.pitch_v_mm, det.pitch_u_mm])
-        .s(tags::EXPOSURE_CONTROL_MODE, VR::CS, if meta.exposures.len() > meta.views.len() { "AUTOMATIC" } else { "MANUAL" });
+        .s(
+            tags::EXPOSURE_CONTROL_MODE,
+            VR::CS,
+            if meta.exposures.len() > meta.views.len() { "AUTOMATIC" } else { "MANUAL" },
+        );
     if let Some(t) = &meta.technique {
         ds.s(tags::ANODE_TARGET_MATERIAL, VR::CS, anode(t.target))
             .s(tags::FILTER_MATERIAL, VR::CS, filter(t.filter.material))

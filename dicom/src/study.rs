@@ -48,9 +48,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Patient's Age (AS, `NNNY`) at `date` of someone born on `birth` (both YYYYMMDD); `000Y` if unparsable.
 pub(crate) fn age(birth: &str, date: &str) -> String {
-    let parse = |s: &str| -> Option<(i64, i64)> {
-        Some((s.get(0..4)?.parse().ok()?, s.get(4..8)?.parse().ok()?))
-    };
+    let parse = |s: &str| -> Option<(i64, i64)> { Some((s.get(0..4)?.parse().ok()?, s.get(4..8)?.parse().ok()?)) };
     let years = match (parse(birth), parse(date)) {
         (Some((by, bmd)), Some((y, md))) => (y - by - i64::from(md < bmd)).clamp(0, 999),
         _ => 0,

@@ -52,9 +52,8 @@ impl UidFactory {
     /// apart; see the module doc).
     pub fn new(seed: u64, fingerprint: &[u8]) -> Self {
         // Two independent 64-bit FNV-1a hashes of the fingerprint (different offsets), plus the seed.
-        let fnv = |basis: u64| {
-            fingerprint.iter().fold(basis, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-        };
+        let fnv =
+            |basis: u64| fingerprint.iter().fold(basis, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&seed.to_le_bytes());
         key[8..16].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_le_bytes());

@@ -96,7 +96,12 @@ pub fn run(args: &DicomArgs) -> anyhow::Result<()> {
         DicomCommand::Export(a) => {
             let report = tomolab_dicom::export_exam(&a.exam, &a.out, &a.identity.options())
                 .with_context(|| format!("exporting {} to DICOM", a.exam.display()))?;
-            println!("wrote {} DICOM objects to {} (study {})", report.files.len(), report.dir.display(), report.study_uid);
+            println!(
+                "wrote {} DICOM objects to {} (study {})",
+                report.files.len(),
+                report.dir.display(),
+                report.study_uid
+            );
             Ok(())
         }
         DicomCommand::Send(a) => send(&a.dir, &a.to, &a.calling_ae, a.timeout_s),
