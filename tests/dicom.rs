@@ -460,3 +460,29 @@ fn export_is_deterministic_one_study_and_refuses_bad_directories() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 2, "only again/ and broken/: {left:?}");
 }
+
+/// The 2D mammography preset exports its one view For Processing and its processed image For Presentation,
+/// both without a dciodvfy error (plain and IHE Mammography profile), and no volume.
+#[test]
+fn a_2d_exam_exports_objects_that_pass_dciodvfy() {
+    if !have("dciodvfy", &["/dev/null"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("mammo.toml");
+    std::fs::write(&config, format!("preset = \"mammography\"\n{}", EXAM_TOML.replace("views = 9", "views = 1")))
+        .unwrap();
+    let out = tmp.path().join("exam");
+    let o =
+        tomolab(&["exam", "--quiet", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--dicom"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = dcm_files(&out.join("dicom"));
+    let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["presentation_2d.dcm", "projection_01.dcm"]);
+    for f in &files {
+        for profile in [None, Some("IHEMammo")] {
+            let (errors, _) = dciodvfy(f, profile);
+            assert!(errors.is_empty(), "{} {profile:?}: {errors:?}", f.display());
+        }
+    }
+}
