@@ -122,7 +122,6 @@ fn header(study: &Study, image: &Image2d, window: (f64, f64)) -> Ds {
         .s(tags::IMAGE_LATERALITY, VR::CS, study.frame.laterality.code())
         .seq(tags::ANATOMIC_REGION_SEQUENCE, vec![study.breast_code()])
         .seq(tags::VIEW_CODE_SEQUENCE, vec![study.view_code()])
-        .s(tags::VIEW_POSITION, VR::CS, "CC")
         .s(tags::POSITIONER_TYPE, VR::CS, "MAMMOGRAPHIC")
         .s(tags::BREAST_IMPLANT_PRESENT, VR::CS, "NO")
         .s(tags::PARTIAL_VIEW, VR::CS, "NO")
