@@ -32,6 +32,8 @@ enum Command {
     Recon(commands::recon::ReconArgs),
     /// Image-quality metrics of a reconstructed volume (ASF, MTF, SDNR, RMSE, SSIM).
     Metrics(commands::metrics::MetricsArgs),
+    /// DICOM: export an exam (Breast Tomosynthesis Image, projections, 2D) and send it to a PACS (C-STORE).
+    Dicom(commands::dicom::DicomArgs),
     /// Generate a breast or QA phantom: label volume, material table, ground truth, previews.
     Phantom(commands::phantom::PhantomArgs),
 }
@@ -93,5 +95,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Recon(args) => ok(commands::recon::run(&args)),
         Command::Metrics(args) => ok(commands::metrics::run(&args)),
         Command::Phantom(args) => ok(commands::phantom::run(&args)),
+        Command::Dicom(args) => ok(commands::dicom::run(&args)),
     }
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod dicom;
 mod exam;
 mod exam_cli;
 mod exam_config;

@@ -55,6 +55,12 @@ pub struct ExamArgs {
     /// config and seed, or real hardware).
     #[arg(long, value_name = "SPEC")]
     device: Option<tomolab_firmware_bridge::host::backend::Endpoints>,
+    /// Also export the exam as DICOM into OUT/dicom (as `tomolab dicom export`, with its default identifiers).
+    #[arg(long)]
+    dicom: bool,
+    /// After the DICOM export, C-ECHO and C-STORE it to AET@HOST:PORT (implies --dicom).
+    #[arg(long, value_name = "AET@HOST:PORT")]
+    send: Option<String>,
 }
 
 /// Slice previews the exam's reconstruction writes.
@@ -64,7 +70,7 @@ const RECON_PREVIEWS: usize = 5;
 const PROCESSED_2D: &str = "mammogram.png";
 
 /// What `tomolab exam` leaves in OUT: everything else there is someone else's and is never touched.
-const OWN_ENTRIES: [&str; 9] = [
+const OWN_ENTRIES: [&str; 10] = [
     "acquisition",
     "ground_truth.json",
     "summary.json",
@@ -74,6 +80,7 @@ const OWN_ENTRIES: [&str; 9] = [
     "dose.svg",
     "exam.toml",
     PROCESSED_2D,
+    "dicom",
 ];
 
 /// Removes tomolab's files from `dir` (and the sub-directories it made, if they are then empty).
@@ -85,6 +92,7 @@ fn remove_own(dir: &Path) -> anyhow::Result<()> {
                 || name.ends_with(".tmp")
         }
         "previews" => name.starts_with("view_") && name.ends_with(".png"),
+        "dicom" => name.ends_with(".dcm") || name == "ground_truth_patient.json",
         "recon" => ["volume.nrrd", "slices.tif", "recon.json", "synthetic2d.png", "previews"].contains(&name),
         _ => false,
     };
@@ -345,6 +353,15 @@ fn finish(
         let (out, bundle) = (dir.join("recon"), dir.join("acquisition"));
         Some(super::recon::write_and_report(&out, &recon, &acq.meta, &bundle, RECON_PREVIEWS)?)
     };
+    if args.dicom || args.send.is_some() {
+        bar.set_message("DICOM export");
+        let dicom_dir = dir.join("dicom");
+        let options = super::dicom::IdentityArgs::default().options();
+        tomolab_dicom::export_exam(dir, &dicom_dir, &options).context("exporting the exam to DICOM")?;
+        if let Some(to) = &args.send {
+            super::dicom::send(&dicom_dir, to, "TOMOLAB", 30.0)?;
+        }
+    }
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     let s = &outcome.summary;

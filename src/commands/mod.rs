@@ -2,6 +2,7 @@
 
 pub mod attenuation;
 pub mod device;
+pub mod dicom;
 pub mod dose;
 pub mod exam;
 pub mod metrics;
