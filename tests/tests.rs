@@ -6,4 +6,5 @@ mod cli;
 mod exam;
 mod exam_cli;
 mod exam_config;
+mod lesions;
 mod support;

@@ -4,6 +4,7 @@ pub mod attenuation;
 pub mod device;
 pub mod dose;
 pub mod exam;
+pub mod mass_sdnr;
 pub mod metrics;
 pub mod phantom;
 pub mod plan;
