@@ -292,7 +292,7 @@ pub fn disc_values(volume: &Volume, iz: usize, x_mm: f64, y_mm: f64, r_in_mm: f6
 /// Values of a row-major `cols`-wide image (a projection) inside the disc of radius `r_px` pixels around the
 /// fractional pixel `centre` = (col, row), or in the ring `r_in_px..r_px` when `r_in_px > 0`.
 pub fn image_disc_values(image: &[f32], cols: usize, centre: (f64, f64), r_in_px: f64, r_px: f64) -> Vec<f32> {
-    let rows = if cols == 0 { 0 } else { image.len() / cols };
+    let rows = image.len().checked_div(cols).unwrap_or(0);
     let (c0, r0) = centre;
     let lo = |c: f64| (c - r_px).floor().max(0.0) as usize;
     let (col_lo, row_lo) = (lo(c0), lo(r0));
