@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import check_hvl  # noqa: E402
 import make_attenuation  # noqa: E402
+import make_carcinoma  # noqa: E402
 import make_scattering  # noqa: E402
 import make_spectra  # noqa: E402
 import vendor_nist_elements  # noqa: E402
@@ -25,7 +26,7 @@ import verify_attenuation  # noqa: E402
 def main():
     t0 = time.time()
     for step in (vendor_nist_elements.main, make_attenuation.main, verify_attenuation.main,
-                 make_scattering.main, make_spectra.main, check_hvl.main):
+                 make_scattering.main, make_carcinoma.main, make_spectra.main, check_hvl.main):
         print(f"== {step.__module__}")
         step()
     print(f"done in {time.time() - t0:.0f} s")

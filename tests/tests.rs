@@ -7,4 +7,5 @@ mod dicom;
 mod exam;
 mod exam_cli;
 mod exam_config;
+mod lesions;
 mod support;

@@ -43,6 +43,12 @@ pub struct ExamPlan {
     pub compression_force: Newtons,
     /// Dose budget for the whole exam (mean glandular dose); capped by the sequencer's safety limits.
     pub dose_budget: MilliGray,
+    /// Height of the breast support's top face above the detector surface, mm, if the unit knows it. The
+    /// sequencer records it in [`AcquisitionMeta::support_height_mm`], so a reconstruction puts its slab on
+    /// the breast without being told. `None` (the default, also for plans serialized before the field existed)
+    /// records nothing.
+    #[serde(default)]
+    pub support_height_mm: Option<f64>,
 }
 
 impl ExamPlan {
@@ -62,6 +68,7 @@ impl ExamPlan {
             technique,
             compression_force,
             dose_budget,
+            support_height_mm: None,
         })
     }
 }
@@ -227,8 +234,15 @@ pub struct AcquisitionMeta {
     pub geometry: ArcGeometry,
     /// The view technique (after AEC), if one was chosen.
     pub technique: Option<Technique>,
-    /// Compression at the start of the sweep, if compression happened.
+    /// Compression at the start of the sweep, if compression happened: its `thickness` is the compressed
+    /// breast thickness (paddle to support).
     pub compression: Option<Compression>,
+    /// Height of the breast support's top face above the detector surface, mm (from the plan), so the breast
+    /// lies between `support_height_mm` and `support_height_mm + compression.thickness`. Bundles written before
+    /// this field existed load with `None`; reconstruction then assumes the breast lies on the detector cover
+    /// (0 mm) unless told otherwise.
+    #[serde(default)]
+    pub support_height_mm: Option<f64>,
     /// Wall-clock start, milliseconds since the Unix epoch.
     pub started_unix_ms: u64,
     /// The acquired views, in order.

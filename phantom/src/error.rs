@@ -31,16 +31,18 @@ pub enum PhantomError {
         /// Which part is outside.
         reason: String,
     },
-    /// A lesion asked to be placed at random in glandular tissue found no room.
+    /// A lesion asked to be placed at random in glandular (or fat) tissue found no room.
     #[error(
-        "lesion {index} ({kind}): no position in glandular tissue with room for it after {attempts} attempts; \
-         raise the glandular fraction or shrink the lesion"
+        "lesion {index} ({kind}): no position in {tissue} tissue with room for it after {attempts} attempts \
+         (lesions[{index}].placement = \"{tissue}\"); change the glandular fraction, the placement or the lesion size"
     )]
     PlacementFailed {
         /// Index of the lesion in the parameter list.
         index: usize,
         /// The lesion kind.
         kind: &'static str,
+        /// The tissue asked for (`glandular` or `fat`).
+        tissue: &'static str,
         /// How many random positions were tried.
         attempts: usize,
     },

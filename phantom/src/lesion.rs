@@ -38,8 +38,9 @@ impl From<CalcMaterial> for Material {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LesionKind {
-    /// A lobulated core of `diameter_mm` (3-15 mm) with `spicule_count` (0-64) tapered spicules
-    /// reaching up to `spicule_length_mm` (0-30 mm) beyond the core.
+    /// A lobulated core of `diameter_mm` (3-20 mm; screen-detected invasive cancers are mostly 5-20 mm,
+    /// the T1 stage of AJCC being <= 20 mm) with `spicule_count` (0-64) tapered spicules reaching up to
+    /// `spicule_length_mm` (0-30 mm) beyond the core.
     SpiculatedMass {
         /// Core diameter in mm.
         diameter_mm: f64,
@@ -55,6 +56,11 @@ pub enum LesionKind {
     },
     /// `count` (1-200) calcifications of 0.1-0.5 mm scattered uniformly in a sphere of
     /// `spread_mm` (0.5-40 mm) diameter.
+    ///
+    /// Published cluster statistics to choose from: the ACR BI-RADS Atlas (5th ed., 2013) calls
+    /// calcifications *grouped* from about 5 within 1 cm up to a larger number within 2 cm, and
+    /// suspicious (fine pleomorphic, fine linear) calcifications are individually under 0.5 mm;
+    /// [`LesionSpec::grouped_calcifications`] builds such a cluster.
     CalcificationCluster {
         /// Number of calcifications.
         count: u32,
@@ -70,25 +76,56 @@ pub enum LesionKind {
     },
 }
 
+/// Which tissue a randomly placed lesion is put in.
+///
+/// Most breast cancers arise in the fibroglandular tissue (the terminal duct-lobular units), so that is the
+/// default; `fat` places the lesion in adipose tissue, where it is easiest to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// The lesion's centre lies in fibroglandular tissue.
+    #[default]
+    Glandular,
+    /// The lesion's centre lies in adipose tissue.
+    Fat,
+}
+
+impl Placement {
+    /// The name used in JSON and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Glandular => "glandular",
+            Placement::Fat => "fat",
+        }
+    }
+}
+
 /// A lesion and where to put it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LesionSpec {
     /// What to insert.
     pub kind: LesionKind,
-    /// Centre in mm (design coordinates); `None` draws a random position in glandular tissue.
+    /// Centre in mm (design coordinates); `None` draws a random position in the tissue `placement` names.
     #[serde(default)]
     pub centre_mm: Option<[f64; 3]>,
+    /// The tissue a random position is drawn in (ignored when `centre_mm` is given).
+    #[serde(default)]
+    pub placement: Placement,
 }
 
 impl LesionSpec {
     /// A spiculated mass at a random position in glandular tissue.
     pub fn spiculated(diameter_mm: f64, spicule_count: u32, spicule_length_mm: f64) -> Self {
-        Self { kind: LesionKind::SpiculatedMass { diameter_mm, spicule_count, spicule_length_mm }, centre_mm: None }
+        Self {
+            kind: LesionKind::SpiculatedMass { diameter_mm, spicule_count, spicule_length_mm },
+            centre_mm: None,
+            placement: Placement::default(),
+        }
     }
 
     /// A smooth mass at a random position in glandular tissue.
     pub fn mass(semi_axes_mm: [f64; 3]) -> Self {
-        Self { kind: LesionKind::Mass { semi_axes_mm }, centre_mm: None }
+        Self { kind: LesionKind::Mass { semi_axes_mm }, centre_mm: None, placement: Placement::default() }
     }
 
     /// A calcification cluster at a random position in glandular tissue.
@@ -102,12 +139,26 @@ impl LesionSpec {
         Self {
             kind: LesionKind::CalcificationCluster { count, min_diameter_mm, max_diameter_mm, spread_mm, material },
             centre_mm: None,
+            placement: Placement::default(),
         }
+    }
+
+    /// A BI-RADS *grouped* cluster (ACR BI-RADS Atlas, 5th ed., 2013): `count` (at least 5 for the
+    /// descriptor) hydroxyapatite specks of 0.1-0.5 mm within `spread_mm` (10 mm for the smallest group,
+    /// up to 20 mm), at a random position in glandular tissue.
+    pub fn grouped_calcifications(count: u32, spread_mm: f64) -> Self {
+        Self::calcifications(count, 0.1, 0.5, spread_mm, CalcMaterial::Hydroxyapatite)
     }
 
     /// The same lesion centred at `centre_mm`.
     pub fn at(mut self, centre_mm: [f64; 3]) -> Self {
         self.centre_mm = Some(centre_mm);
+        self
+    }
+
+    /// The same lesion, placed at random in the tissue `placement` names.
+    pub fn in_tissue(mut self, placement: Placement) -> Self {
+        self.placement = placement;
         self
     }
 }
@@ -125,7 +176,7 @@ impl LesionKind {
     /// The voxel material.
     pub fn material(&self) -> Material {
         match self {
-            LesionKind::SpiculatedMass { .. } | LesionKind::Mass { .. } => Material::Lesion,
+            LesionKind::SpiculatedMass { .. } | LesionKind::Mass { .. } => Material::Carcinoma,
             LesionKind::CalcificationCluster { material, .. } => (*material).into(),
         }
     }
@@ -135,7 +186,7 @@ impl LesionKind {
         let f = |name: &str| format!("lesions[{index}].{name}");
         match self {
             LesionKind::SpiculatedMass { diameter_mm, spicule_count, spicule_length_mm } => {
-                check_range(&f("diameter_mm"), *diameter_mm, 3.0, 15.0, "mm")?;
+                check_range(&f("diameter_mm"), *diameter_mm, 3.0, 20.0, "mm")?;
                 if *spicule_count > 64 {
                     return Err(PhantomError::invalid(f("spicule_count"), spicule_count, "must be at most 64"));
                 }

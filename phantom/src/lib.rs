@@ -75,7 +75,7 @@ pub mod volume;
 
 pub use breast::{BreastParams, Outline};
 pub use error::{PhantomError, Result};
-pub use lesion::{CalcMaterial, LesionKind, LesionSpec};
+pub use lesion::{CalcMaterial, LesionKind, LesionSpec, Placement};
 pub use material::{Material, MaterialTable};
 pub use phantom::{Generated, Phantom};
 pub use qa::{AccreditationParams, BeadParams, SlabMaterial, SlabParams};

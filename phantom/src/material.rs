@@ -4,7 +4,7 @@
 //! [`Material`] whose [`name`](Material::name) is exactly the stem of an attenuation table in
 //! `data/attenuation/` (`adipose` -> `data/attenuation/adipose.csv`), plus a role that says what the
 //! label stands for. Several labels may share a material (Cooper's ligaments are fibrous tissue
-//! attenuating like glandular tissue; every lesion is `lesion`), so the simulator looks attenuation
+//! attenuating like glandular tissue; every mass is `carcinoma`), so the simulator looks attenuation
 //! up by material while ground truth and analysis look structures up by label.
 //!
 //! # Label scheme
@@ -18,7 +18,7 @@
 //! | 4 | Cooper's ligament | glandular |
 //! | 5 | nipple | skin |
 //! | 6..=15 | QA background materials (slab, plates, insert) | pmma, water, polystyrene, ... |
-//! | 16..=254 | one label per inserted object (mass, calcification cluster, bead, fibre, speck group) | lesion, hydroxyapatite, calcium_oxalate, aluminium, ... |
+//! | 16..=254 | one label per inserted object (mass, calcification cluster, bead, fibre, speck group) | carcinoma, lesion, hydroxyapatite, calcium_oxalate, aluminium, ... |
 //! | 255 | reserved (scratch during generation; never in a finished volume) | - |
 //!
 //! Fixed labels (0..=15) mean the same thing in every phantom; object labels are handed out in the
@@ -64,12 +64,14 @@ pub enum Material {
     Glandular,
     /// Skin.
     Skin,
-    /// Lesion (mass) tissue.
+    /// Glandular-equivalent lesion tissue at 1.06 g/cm3 (the accreditation-style phantom's lens masses).
     Lesion,
     /// Hydroxyapatite, type II calcifications.
     Hydroxyapatite,
     /// Calcium oxalate, type I calcifications.
     CalciumOxalate,
+    /// Infiltrating ductal carcinoma, the material of breast masses (Johns & Yaffe, Phys Med Biol 32:675, 1987).
+    Carcinoma,
     /// PMMA (acrylic).
     Pmma,
     /// Water.
@@ -82,7 +84,7 @@ pub enum Material {
 
 impl Material {
     /// Every material, in declaration order.
-    pub const ALL: [Material; 11] = [
+    pub const ALL: [Material; 12] = [
         Material::Air,
         Material::Adipose,
         Material::Glandular,
@@ -90,6 +92,7 @@ impl Material {
         Material::Lesion,
         Material::Hydroxyapatite,
         Material::CalciumOxalate,
+        Material::Carcinoma,
         Material::Pmma,
         Material::Water,
         Material::Aluminium,
@@ -106,6 +109,7 @@ impl Material {
             Material::Lesion => "lesion",
             Material::Hydroxyapatite => "hydroxyapatite",
             Material::CalciumOxalate => "calcium_oxalate",
+            Material::Carcinoma => "carcinoma",
             Material::Pmma => "pmma",
             Material::Water => "water",
             Material::Aluminium => "aluminium",
@@ -126,6 +130,7 @@ impl Material {
             Material::Lesion => 0.085,
             Material::Hydroxyapatite => 1.6,
             Material::CalciumOxalate => 0.9,
+            Material::Carcinoma => 0.084,
             Material::Pmma => 0.064,
             Material::Water => 0.076,
             Material::Aluminium => 0.93,

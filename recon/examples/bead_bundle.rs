@@ -97,6 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         geometry: arc,
         technique: None,
         compression: Some(Compression { force: Newtons::new(100.0)?, thickness: Millimetres::new(40.0)? }),
+        support_height_mm: None,
         started_unix_ms: 0,
         views,
         exposures: Vec::new(),

@@ -290,6 +290,41 @@ pub fn disc_values(volume: &Volume, iz: usize, x_mm: f64, y_mm: f64, r_in_mm: f6
     out
 }
 
+/// Values of a row-major `cols`-wide image (a projection) inside the disc of radius `r_px` pixels around the
+/// fractional pixel `centre` = (col, row), or in the ring `r_in_px..r_px` when `r_in_px > 0`.
+pub fn image_disc_values(image: &[f32], cols: usize, centre: (f64, f64), r_in_px: f64, r_px: f64) -> Vec<f32> {
+    let rows = image.len().checked_div(cols).unwrap_or(0);
+    let (c0, r0) = centre;
+    let lo = |c: f64| (c - r_px).floor().max(0.0) as usize;
+    let (col_lo, row_lo) = (lo(c0), lo(r0));
+    let col_hi = ((c0 + r_px).ceil().max(0.0) as usize).min(cols.saturating_sub(1));
+    let row_hi = ((r0 + r_px).ceil().max(0.0) as usize).min(rows.saturating_sub(1));
+    let mut out = Vec::new();
+    for row in row_lo..=row_hi {
+        for col in col_lo..=col_hi {
+            let r = ((col as f64 - c0).powi(2) + (row as f64 - r0).powi(2)).sqrt();
+            if r >= r_in_px && r <= r_px {
+                out.push(image[row * cols + col]);
+            }
+        }
+    }
+    out
+}
+
+/// Per slice: mean over the disc of radius `r_mm` around (`x_mm`, `y_mm`) minus the mean over the ring
+/// `1.5 r_mm .. 2.5 r_mm` (the background of [`sdnr`] as `tomolab metrics` measures it). Its peak over the
+/// slices is where an object is in focus.
+pub fn contrast_profile(volume: &Volume, x_mm: f64, y_mm: f64, r_mm: f64) -> Vec<f64> {
+    let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len().max(1) as f64;
+    (0..volume.geometry.nz)
+        .map(|iz| {
+            let disc = disc_values(volume, iz, x_mm, y_mm, 0.0, r_mm);
+            let ring = disc_values(volume, iz, x_mm, y_mm, 1.5 * r_mm, 2.5 * r_mm);
+            mean(&disc) - mean(&ring)
+        })
+        .collect()
+}
+
 fn same_grid(a: &Volume, b: &Volume) -> Result<()> {
     if a.geometry != b.geometry || a.data.len() != b.data.len() {
         return Err(invalid("truth", "the ground truth's grid differs from the reconstruction's"));

@@ -34,13 +34,15 @@ pub enum MaterialId {
     Beryllium,
     /// Calcium oxalate (type I calcifications).
     CalciumOxalate,
+    /// Infiltrating ductal carcinoma: the mass material (Johns & Yaffe 1987, see `data/attenuation/carcinoma.csv`).
+    Carcinoma,
     /// Caesium iodide (indirect detectors).
     CsI,
     /// Glandular tissue.
     Glandular,
     /// Hydroxyapatite (type II calcifications).
     Hydroxyapatite,
-    /// Mass lesion tissue.
+    /// Glandular-equivalent lesion tissue at 1.06 g/cm3 (the lens masses of the accreditation-style phantom).
     Lesion,
     /// Molybdenum.
     Molybdenum,
@@ -64,12 +66,13 @@ pub enum MaterialId {
 
 impl MaterialId {
     /// Every material, in the order of the embedded tables.
-    pub const ALL: [MaterialId; 18] = [
+    pub const ALL: [MaterialId; 19] = [
         MaterialId::Adipose,
         MaterialId::Air,
         MaterialId::Aluminium,
         MaterialId::Beryllium,
         MaterialId::CalciumOxalate,
+        MaterialId::Carcinoma,
         MaterialId::CsI,
         MaterialId::Glandular,
         MaterialId::Hydroxyapatite,
@@ -142,12 +145,13 @@ impl<'de> serde::Deserialize<'de> for MaterialId {
 }
 
 /// The embedded tables: (canonical name, CSV text).
-const TABLES: [(&str, &str); 18] = [
+const TABLES: [(&str, &str); 19] = [
     ("adipose", include_str!("../../data/attenuation/adipose.csv")),
     ("air", include_str!("../../data/attenuation/air.csv")),
     ("aluminium", include_str!("../../data/attenuation/aluminium.csv")),
     ("beryllium", include_str!("../../data/attenuation/beryllium.csv")),
     ("calcium_oxalate", include_str!("../../data/attenuation/calcium_oxalate.csv")),
+    ("carcinoma", include_str!("../../data/attenuation/carcinoma.csv")),
     ("csi", include_str!("../../data/attenuation/csi.csv")),
     ("glandular", include_str!("../../data/attenuation/glandular.csv")),
     ("hydroxyapatite", include_str!("../../data/attenuation/hydroxyapatite.csv")),
@@ -164,7 +168,7 @@ const TABLES: [(&str, &str); 18] = [
 ];
 
 /// Aliases (lower case) for canonical names.
-const ALIASES: [(&str, &str); 22] = [
+const ALIASES: [(&str, &str); 23] = [
     ("fat", "adipose"),
     ("fibroglandular", "glandular"),
     ("al", "aluminium"),
@@ -185,7 +189,8 @@ const ALIASES: [(&str, &str); 22] = [
     ("ha", "hydroxyapatite"),
     ("calcification", "hydroxyapatite"),
     ("coo", "calcium_oxalate"),
-    ("mass", "lesion"),
+    ("mass", "carcinoma"),
+    ("idc", "carcinoma"),
     ("h2o", "water"),
 ];
 

@@ -47,6 +47,13 @@ pub struct ExamArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Match the dose of an earlier exam (its output directory or bundle): a manual exam with that exam's kV,
+    /// target and filter, and the mAs per view that makes the dose model book the same total mean glandular
+    /// dose (pre-shot included). For DBT against 2D at equal dose: `tomolab exam --out dbt`, then
+    /// `tomolab exam --preset mammography --match-dose dbt --out mg`, then `tomolab metrics --exam dbt
+    /// --mammogram mg`.
+    #[arg(long, value_name = "DIR")]
+    match_dose: Option<PathBuf>,
     /// Skip the reconstruction (by default the exam is reconstructed with FBP into OUT/recon).
     #[arg(long)]
     no_recon: bool,
@@ -203,6 +210,13 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<std::process::ExitCode> {
         config.seed = seed;
     }
     config.validate()?;
+    if let Some(reference) = &args.match_dose {
+        let (technique, mgd) = tomolab::exam::dose_match::reference_dose(reference)?;
+        let mas = tomolab::exam::dose_match::match_dose(&mut config, &technique, mgd)?;
+        if !args.quiet && !args.json {
+            eprintln!("matching {mgd:.3} mGy of {}: {} kV, {mas:.2} mAs per view", reference.display(), technique.kvp);
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.print_config {
         writeln!(out, "{}", toml::to_string_pretty(&config)?)?;

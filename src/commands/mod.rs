@@ -5,6 +5,7 @@ pub mod device;
 pub mod dicom;
 pub mod dose;
 pub mod exam;
+pub mod mass_sdnr;
 pub mod metrics;
 pub mod phantom;
 pub mod plan;

@@ -32,9 +32,10 @@ pub struct ReconArgs {
     /// Slab thickness, mm (default: the compressed thickness recorded in the acquisition).
     #[arg(long)]
     pub thickness_mm: Option<f64>,
-    /// Height of the breast support above the detector surface, mm.
-    #[arg(long, default_value_t = 0.0)]
-    pub support_height_mm: f64,
+    /// Height of the breast support above the detector surface, mm (default: the height recorded in the
+    /// acquisition, `support_height_mm`; 0 for bundles that predate that field).
+    #[arg(long)]
+    pub support_height_mm: Option<f64>,
     /// FBP/FDK apodization window.
     #[arg(long, value_enum, ignore_case = true, default_value = "hann")]
     pub window: Window,
@@ -74,8 +75,9 @@ pub struct ReconArgs {
 }
 
 impl ReconArgs {
-    /// The reconstruction settings these arguments ask for.
-    pub fn config(&self) -> ReconConfig {
+    /// The reconstruction settings these arguments ask for, for an acquisition whose breast support is
+    /// `recorded_support_mm` above the detector (if the bundle says).
+    pub fn config(&self, recorded_support_mm: Option<f64>) -> ReconConfig {
         ReconConfig {
             algorithm: self.algorithm,
             normalisation: self.normalisation,
@@ -85,7 +87,7 @@ impl ReconArgs {
             voxel_mm: self.voxel_mm,
             slice_mm: self.slice_mm,
             thickness_mm: self.thickness_mm,
-            support_height_mm: self.support_height_mm,
+            support_height_mm: self.support_height_mm.or(recorded_support_mm).unwrap_or(0.0),
             window: self.window,
             cutoff: self.cutoff,
             // As before: any value that is not positive disables it.
@@ -133,7 +135,7 @@ pub fn execute(args: &ReconArgs) -> anyhow::Result<String> {
     if !acq.is_complete() {
         eprintln!("warning: the acquisition is incomplete ({:?}); reconstructing the views it has", acq.meta.status);
     }
-    let recon = reconstruct(&acq, &args.config())?;
+    let recon = reconstruct(&acq, &args.config(acq.meta.support_height_mm))?;
     write_and_report(&args.out, &recon, &acq.meta, &args.acquisition, args.previews)
 }
 

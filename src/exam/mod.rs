@@ -4,9 +4,11 @@
 //! - [`prepare`]: the configuration built into an [`ExamProtocol`] and, for a simulated exam, the
 //!   [`PreparedExam`]'s simulated unit;
 //! - [`protocol`]: the exam as a value, `protocol.run(&mut unit, &clock)` on any [`tomolab_hal::Unit`];
-//! - [`outputs`]: the bundle, previews, ground truth, summary and dose report on disk.
+//! - [`outputs`]: the bundle, previews, ground truth, summary and dose report on disk;
+//! - [`dose_match`]: a manual technique that books the same dose as another exam (DBT against 2D).
 
 pub mod config;
+pub mod dose_match;
 pub mod outputs;
 pub mod prepare;
 pub mod protocol;

@@ -93,12 +93,14 @@ fn build(config: &ExamConfig) -> anyhow::Result<Built> {
     sim.gantry = GantryDynamics { limit_deg: preset.gantry_limit_deg, ..GantryDynamics::default() };
     let (technique_mode, aec) = technique(config, &preset, &renderer)?;
     let detector = renderer.geometry();
-    let plan = ExamPlan::from_preset(
+    let mut plan = ExamPlan::from_preset(
         &preset,
         technique_mode,
         Newtons::new(config.safety.compression_force_n).context("safety.compression_force_n")?,
         MilliGray::new(config.safety.dose_budget_mgd).context("safety.dose_budget_mgd")?,
     )?;
+    // Recorded in the bundle, so `tomolab recon` puts its slab on the breast by default.
+    plan.support_height_mm = Some(params.support_height_mm);
     let protocol = ExamProtocol { config: config.clone(), plan, aec, dose, truth: generated.truth, detector };
     Ok(Built { protocol, renderer, sim })
 }

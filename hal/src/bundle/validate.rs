@@ -85,6 +85,16 @@ pub fn validate_meta(meta: &AcquisitionMeta, file: &Path) -> Result<(), BundleEr
             format!("{} mm is beyond {MAX_COORDINATE_MM} mm", meta.geometry.source_to_detector_mm),
         ));
     }
+    if let Some(h) = meta.support_height_mm {
+        let sdd = meta.geometry.source_to_detector_mm;
+        if !(h.is_finite() && (0.0..sdd).contains(&h)) {
+            return Err(invalid(
+                file,
+                "acquisition.support_height_mm",
+                format!("{h} mm must lie between the detector (0) and the focal spot ({sdd} mm)"),
+            ));
+        }
+    }
     if let Some(t) = &meta.technique {
         t.validate().map_err(|e| invalid(file, "acquisition.technique.filter.thickness_mm", e.to_string()))?;
     }

@@ -217,6 +217,12 @@ impl Sequencer {
         if plan.angles.is_empty() {
             return Err(plan_error("angles", "at least one view is required"));
         }
+        if let Some(h) = plan.support_height_mm {
+            let sdd = plan.geometry.source_to_detector_mm;
+            if !(h.is_finite() && (0.0..sdd).contains(&h)) {
+                return Err(plan_error("support_height_mm", format!("{h} mm must lie in 0..{sdd} mm")));
+            }
+        }
         let force = plan.compression_force.get();
         if force > self.limits.powered_force_max.get() {
             return Err(plan_error(
@@ -318,6 +324,7 @@ impl Sequencer {
                 geometry,
                 technique: None,
                 compression: None,
+                support_height_mm: plan.support_height_mm,
                 started_unix_ms,
                 views: Vec::new(),
                 exposures: Vec::new(),

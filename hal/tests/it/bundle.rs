@@ -10,13 +10,14 @@ use tomolab_hal::{Acquisition, ExamPlan, Frame, MilliGray, Newtons, PresetName, 
 pub(crate) fn sample_acquisition() -> Acquisition {
     let unit = MockUnit::new(MockConfig::default(), vec![]);
     let preset = ScanPreset::builtin(PresetName::WideAngle);
-    let plan = ExamPlan::from_preset(
+    let mut plan = ExamPlan::from_preset(
         &preset,
         TechniqueMode::Manual { technique: mock_technique(1.0) },
         Newtons::new(100.0).unwrap(),
         MilliGray::new(3.0).unwrap(),
     )
     .unwrap();
+    plan.support_height_mm = Some(20.0);
     let mut seq = Sequencer::new(Default::default()).unwrap();
     let mut acq =
         seq.run(&mut unit.devices(), &plan, &FixedDoseRate { mgd_per_mas: 0.05 }, None, &unit.clock()).unwrap();
@@ -298,6 +299,22 @@ mod meaning {
         doc["acquisition"]["views"][2]["pose"]["source_mm"][2] = serde_json::json!(1e300);
         put_json(dir.path(), &doc);
         refused(dir.path(), &["acquisition.json", "acquisition.views[2].pose.source_mm"]);
+    }
+
+    /// The plan's breast support height is recorded in the bundle; a bundle written before the field existed
+    /// (no `support_height_mm` key) still loads, as `None`; a support above the focal spot is refused by name.
+    #[test]
+    fn support_height_is_recorded_optional_and_range_checked() {
+        let (dir, acq) = saved();
+        assert_eq!(acq.meta.support_height_mm, Some(20.0));
+        assert_eq!(bundle::load(dir.path()).unwrap().meta.support_height_mm, Some(20.0));
+        let mut doc = json(dir.path());
+        doc["acquisition"]["support_height_mm"] = serde_json::json!(1000.0);
+        put_json(dir.path(), &doc);
+        refused(dir.path(), &["acquisition.json", "acquisition.support_height_mm", "1000"]);
+        doc["acquisition"].as_object_mut().unwrap().remove("support_height_mm");
+        put_json(dir.path(), &doc);
+        assert_eq!(bundle::load(dir.path()).unwrap().meta.support_height_mm, None);
     }
 
     /// An angle of 1000 deg loaded.

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::ligaments::Ligaments;
 use super::{BINS, BreastParams, BreastScene, Outline};
 use crate::error::{PhantomError, Result};
-use crate::lesion::{LesionSpec, parts_bbox, translate};
+use crate::lesion::{LesionSpec, Placement, parts_bbox, translate};
 use crate::material::{FIRST_OBJECT_LABEL, MaterialTable};
 use crate::rng::{Purpose, stream};
 use crate::shapes::{Aabb, Rasterized};
@@ -23,7 +23,7 @@ pub(crate) fn prepare(p: &BreastParams) -> Result<(BreastScene, MaterialTable, G
     let (lo, hi) = outline.bbox();
     let grid = voxel_grid(p, lo, hi)?;
     let (mut field, coarse_threshold) = texture_field(p, &outline, lo, hi);
-    let placement = Placement { outline: &outline, field: &field, coarse_threshold, lo, hi };
+    let placement = Site { outline: &outline, field: &field, coarse_threshold, lo, hi };
     let (materials, objects, lesions) = insert_lesions(p, &placement, &grid)?;
     let xlut = quantize(&mut field, &grid);
     let ligaments = p.ligaments.then(|| Ligaments::new(p, lo, hi));
@@ -94,7 +94,7 @@ fn texture_field(p: &BreastParams, outline: &Outline, lo: [f64; 3], hi: [f64; 3]
 }
 
 /// What lesion placement needs to know about the breast.
-struct Placement<'a> {
+struct Site<'a> {
     outline: &'a Outline,
     /// The biased texture before quantization.
     field: &'a CoarseField,
@@ -107,7 +107,7 @@ struct Placement<'a> {
 /// records and their rasterizations.
 fn insert_lesions(
     p: &BreastParams,
-    at: &Placement<'_>,
+    at: &Site<'_>,
     grid: &VoxelGrid,
 ) -> Result<(MaterialTable, Vec<TruthObject>, Vec<Rasterized>)> {
     let mut materials = MaterialTable::breast();
@@ -144,18 +144,33 @@ fn insert_lesions(
 }
 
 /// The centre of lesion `index` (local bounding box `local`): the requested one, checked to keep
-/// the lesion inside the skin, or a random spot in glandular tissue clear of the lesions `placed`.
+/// the lesion inside the skin, or a random spot in the tissue `spec.placement` names (the biased
+/// texture above the threshold for glandular, below it for fat, at the centre and around it) clear of the
+/// lesions `placed`.
 fn lesion_centre(
     index: usize,
     spec: &LesionSpec,
     local: &Aabb,
-    at: &Placement<'_>,
+    at: &Site<'_>,
     placed: &[Aabb],
     rng: &mut ChaCha8Rng,
 ) -> Result<[f64; 3]> {
     let kind = spec.kind.object_kind();
     let outline = at.outline;
     let fits = |c: [f64; 3]| local.translate(c).corners().iter().all(|&q| outline.inside_interior(q));
+    // The lesion is embedded in the tissue asked for: its centre and the six points at `reach` from it along
+    // the axes (the lesion's smallest half-extent, at most 5 mm) all lie in it.
+    let reach = (0..3).map(|a| 0.5 * (local.max[a] - local.min[a])).fold(5.0, f64::min);
+    let want_glandular = spec.placement == Placement::Glandular;
+    let embedded = |c: [f64; 3]| {
+        (0..7).all(|p| {
+            let mut q = c;
+            if p > 0 {
+                q[(p - 1) / 2] += if p % 2 == 0 { reach } else { -reach };
+            }
+            (at.field.sample(q) >= at.coarse_threshold) == want_glandular
+        })
+    };
     let Some(c) = spec.centre_mm else {
         let attempts = 20_000;
         for _ in 0..attempts {
@@ -164,14 +179,16 @@ fn lesion_centre(
                 rng.random_range(at.lo[1]..outline.b_mm),
                 rng.random_range(at.lo[2]..at.hi[2]),
             ];
-            if fits(c)
-                && at.field.sample(c) >= at.coarse_threshold
-                && !placed.iter().any(|b| b.intersects(&local.translate(c)))
-            {
+            if fits(c) && embedded(c) && !placed.iter().any(|b| b.intersects(&local.translate(c))) {
                 return Ok(c);
             }
         }
-        return Err(PhantomError::PlacementFailed { index, kind: kind.name(), attempts });
+        return Err(PhantomError::PlacementFailed {
+            index,
+            kind: kind.name(),
+            tissue: spec.placement.name(),
+            attempts,
+        });
     };
     if c.iter().any(|v| !v.is_finite()) {
         return Err(PhantomError::invalid(format!("lesions[{index}].centre_mm"), format!("{c:?}"), "must be finite"));

@@ -51,7 +51,7 @@ fn lesion_outside_the_breast_is_refused() {
 #[test]
 fn bad_lesion_sizes_name_the_lesion_field() {
     let p = BreastParams {
-        lesions: vec![LesionSpec::mass([3.0; 3]), LesionSpec::spiculated(20.0, 5, 3.0)],
+        lesions: vec![LesionSpec::mass([3.0; 3]), LesionSpec::spiculated(25.0, 5, 3.0)],
         ..BreastParams::default()
     };
     assert_eq!(field_of(Phantom::breast(&p).unwrap_err()), "lesions[1].diameter_mm");

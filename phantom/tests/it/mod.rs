@@ -3,6 +3,7 @@ mod determinism;
 mod errors;
 mod fraction;
 mod io;
+mod lesions;
 mod props;
 mod qa;
 mod spectrum;

@@ -71,7 +71,7 @@ fn every_lesion_is_inside_the_breast_and_its_bbox() {
         }
         assert_eq!(ph.materials().material(o.label), Some(o.material));
         let expected = match o.kind {
-            ObjectKind::SpiculatedMass | ObjectKind::Mass => Material::Lesion,
+            ObjectKind::SpiculatedMass | ObjectKind::Mass => Material::Carcinoma,
             ObjectKind::CalcificationCluster => o.material,
             _ => unreachable!(),
         };

@@ -81,6 +81,7 @@ pub fn bead_acquisition() -> (Acquisition, Vec<f32>) {
             force: Newtons::new(100.0).unwrap(),
             thickness: Millimetres::new(40.0).unwrap(),
         }),
+        support_height_mm: None,
         started_unix_ms: 0,
         views,
         exposures: Vec::new(),

@@ -47,11 +47,12 @@ struct ScatteringTable {
     s: Vec<f64>,
 }
 
-const SCATTERING: [(&str, &str); 13] = [
+const SCATTERING: [(&str, &str); 14] = [
     ("adipose", include_str!("../../../data/scattering/adipose.csv")),
     ("air", include_str!("../../../data/scattering/air.csv")),
     ("aluminium", include_str!("../../../data/scattering/aluminium.csv")),
     ("calcium_oxalate", include_str!("../../../data/scattering/calcium_oxalate.csv")),
+    ("carcinoma", include_str!("../../../data/scattering/carcinoma.csv")),
     ("csi", include_str!("../../../data/scattering/csi.csv")),
     ("glandular", include_str!("../../../data/scattering/glandular.csv")),
     ("hydroxyapatite", include_str!("../../../data/scattering/hydroxyapatite.csv")),
