@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod aec;
 mod cli;
 mod exam;
 mod exam_cli;
 mod exam_config;
+mod silent;
 mod support;

@@ -1,14 +1,18 @@
 //! A simulated exam end to end: phantom, simulated unit, AEC, sequencer, and what it leaves on disk.
 //!
+//! - [`aec_survey`]: the AEC over a grid of breasts (`tomolab aec-table`);
 //! - [`config`]: [`ExamConfig`], every knob, `exam.toml` and its validation;
 //! - [`prepare`]: the configuration built into an [`ExamProtocol`] and, for a simulated exam, the
 //!   [`PreparedExam`]'s simulated unit;
 //! - [`protocol`]: the exam as a value, `protocol.run(&mut unit, &clock)` on any [`tomolab_hal::Unit`];
+//! - [`print`]: `--print-config`, every key (unset ones commented);
 //! - [`outputs`]: the bundle, previews, ground truth, summary and dose report on disk.
 
+pub mod aec_survey;
 pub mod config;
 pub mod outputs;
 pub mod prepare;
+pub mod print;
 pub mod protocol;
 
 pub use config::{
@@ -17,4 +21,5 @@ pub use config::{
 };
 pub use outputs::{write_outputs, write_processed_2d};
 pub use prepare::{PreparedExam, prepare_exam, prepare_protocol, run_exam};
+pub use print::printed_config;
 pub use protocol::{ExamDose, ExamOutcome, ExamProtocol, ExamSummary};
