@@ -15,8 +15,8 @@ fn quick(preset: PresetName, thickness_mm: f64, glandular: f64) -> tomolab::exam
     let mut c = survey_config(preset, thickness_mm, glandular, 7);
     c.geometry.views = Some(1);
     c.geometry.detector_pitch_mm = Some(1.25);
-    c.dose.histories_per_view = 64;
-    c.dose.batches = 1;
+    c.dose.histories_per_view = 2_000;
+    c.dose.batches = 4;
     run_exam(&c, None).unwrap().summary
 }
 

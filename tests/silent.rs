@@ -45,8 +45,8 @@ fn a_non_integer_kvp_is_simulated_as_recorded() {
         if let TechniqueConfig::Manual { kvp: k, .. } = &mut c.technique {
             *k = kvp;
         }
-        c.dose.histories_per_view = 64;
-        c.dose.batches = 1;
+        c.dose.histories_per_view = 2_000;
+        c.dose.batches = 4;
         let outcome = run_exam(&c, None).unwrap();
         let meta = &outcome.acquisition.meta;
         assert_eq!(meta.technique.unwrap().kvp.get(), kvp);
@@ -75,21 +75,21 @@ fn keys(prefix: &str, table: &toml::Table, out: &mut BTreeSet<String>) {
     }
 }
 
-/// The printed config, with the commented `# key = value` lines restored, keyed by dotted path.
+/// The printed config's keys by dotted path: those it sets (parsed as TOML) and the commented `# key = value`
+/// lines under each `[section]`.
 fn printed_keys(config: &ExamConfig) -> BTreeSet<String> {
     let text = printed_config(config).unwrap();
-    let uncommented: String = text
-        .lines()
-        .map(|l| match l.strip_prefix("# ") {
-            Some(rest) if rest.contains(" = ") => rest,
-            Some(_) => "",
-            None => l,
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let table: toml::Table = toml::from_str(&uncommented).expect("printed config with comments restored is TOML");
+    let table: toml::Table = toml::from_str(&text).expect("the printed config is TOML");
     let mut out = BTreeSet::new();
     keys("", &table, &mut out);
+    let mut section = String::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim_matches(['[', ']']).to_owned();
+        } else if let Some((key, _)) = line.strip_prefix("# ").and_then(|l| l.split_once(" = ")) {
+            out.insert(format!("{section}.{key}"));
+        }
+    }
     out
 }
 

@@ -273,3 +273,102 @@ pub fn slab_mu(
     let with = with * (1.0 + scatter.spr(t, g, 0.0));
     Ok(-(with / without).ln() / t)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tomolab_hal::PresetName;
+    use tomolab_hal::technique::FocalSpot;
+    use tomolab_hal::{MilliampereSeconds, Milliamperes};
+
+    use super::*;
+    use crate::detector::DetectorModel;
+    use crate::ray_tracer::RayTracerConfig;
+    use crate::render::RenderConfig;
+    use crate::spectrum::FilterLayer;
+
+    fn renderer(preset: &ScanPreset, scatter: ScatterModel) -> PhysicsRenderer {
+        let grid = Grid::covering([-10.0, 0.0, 20.0], [10.0, 20.0, 40.0], 10.0).unwrap();
+        let volume = Arc::new(LabelVolume::air(grid).unwrap());
+        let config = RenderConfig {
+            fixed_layers: vec![FilterLayer::named("Be", 1.0).unwrap()],
+            ray_tracer: RayTracerConfig::default(),
+            scatter,
+            detector: DetectorModel::default(),
+            motion_samples: 1,
+            glandular_fraction: 0.2,
+            thickness_mm: 50.0,
+            noise_seed: 1,
+        };
+        let mut arc = preset.geometry;
+        arc.detector = DetectorGeometry { cols: 80, rows: 40, pitch_u_mm: 1.0, pitch_v_mm: 1.0, ..arc.detector };
+        PhysicsRenderer::new(arc, volume, &MaterialTable::air_only(), config).unwrap()
+    }
+
+    #[test]
+    fn the_data_tables_parse_and_the_reference_band_keeps_the_nominal_kv() {
+        let table = technique_table().unwrap();
+        let row = table.row(50.0, 0.2).unwrap();
+        assert_eq!((row.kvp_offset_kedge, row.kvp_offset_al, row.hard_filter), (0.0, 0.0, false));
+        assert!(table.rows.windows(2).all(|w| w[0].thickness_max_mm <= w[1].thickness_max_mm));
+        let bias = density_bias().unwrap();
+        assert!(bias.len() >= 2 && bias.iter().all(|b| b.1.abs() < 0.5));
+    }
+
+    #[test]
+    fn calibration_covers_every_beam_the_table_can_choose_and_follows_the_physics() {
+        let preset = ScanPreset::builtin(PresetName::WideAngle);
+        let preshot = Technique {
+            kvp: Kilovolts::new(28.0).unwrap(),
+            tube_current: Milliamperes::new(50.0).unwrap(),
+            mas_per_view: MilliampereSeconds::new(2.0).unwrap(),
+            target: preset.beam.target,
+            filter: preset.beam.filter,
+            focal_spot: FocalSpot::Large,
+        };
+        let scatter = ScatterModel::default();
+        let mut preset_small = preset.clone();
+        preset_small.geometry.detector =
+            DetectorGeometry { cols: 80, rows: 40, pitch_u_mm: 1.0, pitch_v_mm: 1.0, ..preset.geometry.detector };
+        let r = renderer(&preset, scatter);
+        let settings = AecSettings {
+            preset: &preset_small,
+            preshot: &preshot,
+            scatter: &scatter,
+            support_height_mm: 20.0,
+            target_counts: 1e5,
+            exposure_time_s: 0.09,
+        };
+        let aec = calibrate(&r, &settings).unwrap();
+        // The pre-shot beam first, then every table beam; W/Ag among them for this W/Rh unit.
+        assert_eq!(aec.beams[0].beam, tomolab_hal::aec::beam_of(&preshot));
+        for b in aec.table.beams(&aec.nominal) {
+            aec.calibration(&b).unwrap();
+        }
+        assert!(aec.beams.iter().any(|c| c.beam.filter == HARD_FILTER));
+        assert_eq!(aec.beams[0].counts_per_mas, r.try_flood(&preshot).unwrap().mean());
+        // Gland attenuates more than fat; the beam hardens with thickness; a higher kV attenuates less.
+        for c in &aec.beams {
+            for d in &c.density {
+                assert!(d.mu_glandular_per_mm > d.mu_adipose_per_mm && d.mu_adipose_per_mm > 0.0, "{d:?}");
+            }
+            assert!(c.density.windows(2).all(|w| w[1].mu_adipose_per_mm < w[0].mu_adipose_per_mm), "{c:?}");
+        }
+        let rh = |kv: f64| aec.beams.iter().find(|c| c.beam.kvp == kv && c.beam.filter.material == FilterMaterial::Rh);
+        let (lo, hi) = (rh(25.0).unwrap(), rh(29.0).unwrap());
+        assert!(hi.density[3].mu_glandular_per_mm < lo.density[3].mu_glandular_per_mm);
+        assert!(hi.counts_per_mas > lo.counts_per_mas);
+        // The open field falls off away from the chest-wall centre; its block means average to about 1.
+        let mean = aec.open_field_blocks.iter().sum::<f64>() / aec.open_field_blocks.len() as f64;
+        assert!((mean - 1.0).abs() < 0.02, "{mean}");
+        // Skin (denser than fat) raises the adipose slab's attenuation; scatter lowers the effective one.
+        let arc = preset.geometry;
+        let slab = |skin, scatter: &ScatterModel| {
+            let s = Slab { material: Material::Adipose, thickness_mm: 20.0, skin_mm: skin, support_mm: 20.0 };
+            slab_mu(&r, scatter, &arc, &s, &preshot).unwrap()
+        };
+        assert!(slab(1.5, &ScatterModel::off()) > slab(0.0, &ScatterModel::off()));
+        assert!(slab(1.5, &ScatterModel::off()) > slab(1.5, &scatter));
+    }
+}

@@ -296,10 +296,11 @@ impl ExamConfig {
                 format!("{} is outside 1..={MAX_HISTORIES_PER_VIEW}", d.histories_per_view),
             ));
         }
-        if d.batches == 0 || d.batches > 1024 || u64::from(d.batches) > d.histories_per_view {
+        // The Monte Carlo needs two batches for its standard error (one passed here and failed after the exam).
+        if d.batches < 2 || d.batches > 1024 || u64::from(d.batches) > d.histories_per_view {
             return Err(ConfigError::new(
                 "dose.batches",
-                format!("{} must lie within 1..=1024 and not exceed dose.histories_per_view", d.batches),
+                format!("{} must lie within 2..=1024 and not exceed dose.histories_per_view", d.batches),
             ));
         }
         self.phantom.validate().map_err(|e| ConfigError::new("phantom", e))?;

@@ -67,7 +67,7 @@ fn fault_comments(f: &FaultPlan) -> String {
         ("switch_release_at", f.switch_release_at.is_none()),
     ]
     .map(|(k, u)| (k, u, "0".to_owned()));
-    commented("unset: no fault; uncomment to inject one at that exposure index (0 = the first exposure)", &unset)
+    commented("unset: no fault; uncomment to inject one at that exposure index (0 is the first exposure)", &unset)
 }
 
 /// The keys of the mode not chosen, as an example to uncomment in place of the chosen one.

@@ -430,9 +430,10 @@ mod tests {
         let t_mm = 60.0;
         let dense_t = (-0.075f64 * t_mm).exp();
         let pre = preshot(0.05, t_mm, dense_t, 0.5);
-        let reading = aec().read(&pre, None, &technique(0.5), &compression(t_mm)).unwrap();
+        let dark = Frame::filled(40, 40, 10.0);
+        let reading = aec().read(&pre, Some(&dark), &technique(0.5), &compression(t_mm)).unwrap();
         assert!((reading.glandular_fraction - 0.25).abs() < 1e-3, "{reading:?}");
-        let t = aec().choose(&pre, None, &technique(0.5), &compression(t_mm), 25).unwrap();
+        let t = aec().choose(&pre, Some(&dark), &technique(0.5), &compression(t_mm), 25).unwrap();
         assert_eq!((t.kvp.get(), t.filter), (31.0, AG));
         // The densest block (mu 0.075: equivalent glandularity 0.875) through the W/Ag beam's calibration:
         // mu 0.03 + 0.875 x 0.03, 2000 counts per mAs in the open field.
