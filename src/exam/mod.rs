@@ -5,7 +5,7 @@
 //! - [`prepare`]: the configuration built into an [`ExamProtocol`] and, for a simulated exam, the
 //!   [`PreparedExam`]'s simulated unit;
 //! - [`protocol`]: the exam as a value, `protocol.run(&mut unit, &clock)` on any [`tomolab_hal::Unit`];
-//! - [`print`]: `--print-config`, every key (unset ones commented);
+//! - [`mod@print`]: `--print-config`, every key (unset ones commented);
 //! - [`outputs`]: the bundle, previews, ground truth, summary and dose report on disk.
 
 pub mod aec_survey;
