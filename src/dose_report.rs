@@ -9,7 +9,7 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
 use tomolab_hal::technique::Technique;
-use tomolab_hal::{Acquisition, ArcGeometry, Kilovolts};
+use tomolab_hal::{Acquisition, ArcGeometry};
 use tomolab_phantom::{LabelVolume, MaterialTable};
 use tomolab_simulator::FilterLayer;
 use tomolab_simulator::dose::{BudgetDose, PhantomDose, PhantomDoseConfig};
@@ -128,7 +128,7 @@ impl DoseReport {
             .iter()
             .enumerate()
             .map(|(k, v)| {
-                let delivered = Technique { kvp: Kilovolts::new(v.exposure.kvp.get().round())?, ..technique };
+                let delivered = Technique { kvp: v.exposure.kvp, ..technique };
                 Ok((k as u64, 0.5 * (v.angle_start_deg + v.angle_end_deg), delivered))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

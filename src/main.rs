@@ -24,6 +24,8 @@ enum Command {
     Spectrum(commands::spectrum::SpectrumArgs),
     /// Mass and linear attenuation coefficients of a material at an energy.
     Attenuation(commands::attenuation::AttenuationArgs),
+    /// The AEC's choice (kV, filter, mAs), dose and density estimate over a grid of breasts.
+    AecTable(commands::aec_table::AecTableArgs),
     /// Mean glandular dose per view (Monte Carlo and formalism), or `--benchmark tg195-case3`.
     Dose(commands::dose::DoseArgs),
     /// Serve a virtual device over the firmware bridge's protocols.
@@ -91,6 +93,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Spectrum(args) => ok(commands::spectrum::run(&args)),
         Command::Attenuation(args) => ok(commands::attenuation::run(&args)),
         Command::Device(args) => ok(commands::device::run(&args)),
+        Command::AecTable(args) => ok(commands::aec_table::run(&args)),
         Command::Dose(args) => ok(commands::dose::run(&args)),
         Command::Recon(args) => ok(commands::recon::run(&args)),
         Command::Metrics(args) => ok(commands::metrics::run(&args)),

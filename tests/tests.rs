@@ -2,10 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod aec;
 mod cli;
 mod dicom;
 mod exam;
 mod exam_cli;
 mod exam_config;
 mod lesions;
+mod silent;
 mod support;

@@ -13,7 +13,7 @@ pub enum PhysicsError {
         known: String,
     },
     /// A tube voltage outside the tabulated spectra.
-    #[error("kvp must be an integer tube voltage within {min}..={max} kV, got {kvp}")]
+    #[error("kvp must be a tube voltage within the spectrum tables' {min}..={max} kV, got {kvp}")]
     KvpOutOfRange {
         /// The voltage asked for.
         kvp: f64,

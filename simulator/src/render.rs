@@ -45,7 +45,7 @@ pub struct PhysicsRenderer {
     floods: std::sync::Mutex<Vec<(FloodKey, Frame)>>,
 }
 
-type FloodKey = (tomolab_hal::Target, FilterMaterial, u64, u32);
+type FloodKey = (tomolab_hal::Target, FilterMaterial, u64, u64);
 
 impl core::fmt::Debug for PhysicsRenderer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -97,7 +97,7 @@ impl PhysicsRenderer {
     fn spectrum(&self, technique: &Technique, kvp: f64) -> Result<Spectrum, PhysicsError> {
         let mut layers = self.config.fixed_layers.clone();
         layers.push(FilterLayer::new(technique.filter.material, technique.filter.thickness_mm)?);
-        Spectrum::new(technique.target, kvp.round(), &layers, 1000.0)
+        Spectrum::new(technique.target, kvp, &layers, 1000.0)
     }
 
     fn zero_image(&self) -> ProjectedImage {
@@ -157,7 +157,7 @@ impl PhysicsRenderer {
             technique.target,
             technique.filter.material,
             technique.filter.thickness_mm.to_bits(),
-            technique.kvp.get().round() as u32,
+            technique.kvp.get().to_bits(),
         );
         let cached = self.floods.lock().ok().and_then(|c| c.iter().find(|(k, _)| *k == key).map(|(_, f)| f.clone()));
         if let Some(flood) = cached {

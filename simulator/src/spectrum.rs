@@ -1,7 +1,11 @@
 //! X-ray tube spectra: tabulated unfiltered output, filtration, air kerma, mean energy and HVLs.
 //!
 //! The unfiltered spectra (`data/spectra/{W,Mo,Rh}_unfiltered.csv`, SpekPy 2.5.4, 10 deg anode, no window)
-//! give photons per mm^2 per mAs in 0.5 keV bins at 1000 mm for every integer kVp from 20 to 49. Each bin is
+//! give photons per mm^2 per mAs in 0.5 keV bins at 1000 mm for every integer kVp from 20 to 49. A voltage
+//! between two tabulated ones (28.5 kV) is interpolated linearly in kVp at each energy and cut off at the
+//! voltage itself (the Kramers continuum is linear in kVp below the lower endpoint, so the interpolation is
+//! exact there for the bremsstrahlung; `interpolated_kvp_matches_the_tabulated_one` checks 29 kV interpolated
+//! from 28 and 30 kV against SpekPy's own 29 kV column). Each bin is
 //! split into [`SUB_SAMPLES`] equal sub-intervals and the spectrum is taken as flat within the bin; filters
 //! (Beer-Lambert) and the air-kerma weighting are evaluated at every sub-sample. That is the bin-averaged
 //! transmission `data/spectra/README.md` asks for: K edges of the filters fall inside bins (Rh K at
@@ -182,7 +186,7 @@ pub struct SpectrumSummary {
     /// Anode material.
     pub target: Target,
     /// Tube voltage, kV.
-    pub kvp: u32,
+    pub kvp: f64,
     /// Filtration stack.
     pub filters: Vec<FilterLayer>,
     /// Distance from the focal spot, mm.
@@ -203,7 +207,7 @@ pub struct SpectrumSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spectrum {
     target: Target,
-    kvp: u32,
+    kvp: f64,
     filters: Vec<FilterLayer>,
     distance_mm: f64,
     /// Table bins that carry photons (ascending).
@@ -218,17 +222,29 @@ fn sub_energy(bin: usize, s: usize) -> f64 {
     (bin as f64 + (s as f64 + 0.5) / SUB_SAMPLES as f64) * BIN_WIDTH_KEV
 }
 
-fn check_kvp(kvp: f64) -> Result<u32, PhysicsError> {
-    let bad = || PhysicsError::KvpOutOfRange { kvp, min: MIN_KVP, max: MAX_KVP };
-    if !kvp.is_finite() || kvp.fract() != 0.0 || kvp < f64::from(MIN_KVP) || kvp > f64::from(MAX_KVP) {
-        return Err(bad());
+fn check_kvp(kvp: f64) -> Result<f64, PhysicsError> {
+    if !kvp.is_finite() || kvp < f64::from(MIN_KVP) || kvp > f64::from(MAX_KVP) {
+        return Err(PhysicsError::KvpOutOfRange { kvp, min: MIN_KVP, max: MAX_KVP });
     }
-    Ok(kvp as u32)
+    Ok(kvp)
+}
+
+/// The unfiltered column at `kvp` (within the tables): a tabulated column, or the linear interpolation in kVp
+/// between the two around it, zero above `kvp`.
+fn unfiltered_column(table: &TargetTable, kvp: f64) -> [f64; TABLE_BINS] {
+    let lo = kvp.floor();
+    let w = kvp - lo;
+    let i = (lo as u32 - MIN_KVP) as usize;
+    if w == 0.0 {
+        return table.fluence[i];
+    }
+    let (a, b) = (&table.fluence[i], &table.fluence[i + 1]);
+    core::array::from_fn(|bin| (1.0 - w) * a[bin] + w * b[bin])
 }
 
 impl Spectrum {
-    /// The spectrum of `target` at `kvp` (an integer within 20..=49), through `filters`, at `distance_mm` from
-    /// the focal spot.
+    /// The spectrum of `target` at `kvp` (within 20..=49 kV; between integers interpolated, see the module
+    /// doc), through `filters`, at `distance_mm` from the focal spot.
     pub fn new(target: Target, kvp: f64, filters: &[FilterLayer], distance_mm: f64) -> Result<Self, PhysicsError> {
         let kvp = check_kvp(kvp)?;
         check_at_least("distance_mm", distance_mm, 0.0, true)?;
@@ -236,7 +252,7 @@ impl Spectrum {
             .iter()
             .find(|t| t.target == target)
             .ok_or_else(|| PhysicsError::invalid("target", format!("no spectrum table for {target:?}")))?;
-        let column = &table.fluence[(kvp - MIN_KVP) as usize];
+        let column = unfiltered_column(table, kvp);
         let scale = (TABLE_DISTANCE_MM / distance_mm).powi(2) / SUB_SAMPLES as f64;
         let layers: Vec<(&MaterialData, f64)> =
             filters.iter().map(|f| Ok((f.data()?, f.thickness_mm))).collect::<Result<_, PhysicsError>>()?;
@@ -249,6 +265,11 @@ impl Spectrum {
             bin_index.push(bin);
             for s in 0..SUB_SAMPLES {
                 let e = sub_energy(bin, s);
+                if e > kvp {
+                    // Above the tube voltage (only inside an interpolated column's last bin).
+                    sub_fluence.push(0.0);
+                    continue;
+                }
                 let mu_t: f64 = layers.iter().map(|(m, t)| m.mu_per_mm(e) * t).sum();
                 sub_fluence.push(f * scale * (-mu_t).exp());
             }
@@ -262,7 +283,7 @@ impl Spectrum {
     }
 
     /// Tube voltage, kV.
-    pub fn kvp(&self) -> u32 {
+    pub fn kvp(&self) -> f64 {
         self.kvp
     }
 
@@ -422,10 +443,43 @@ mod tests {
 
     #[test]
     fn kvp_outside_the_tables_is_refused() {
-        for kvp in [19.0, 50.0, 28.5, f64::NAN] {
+        for kvp in [19.0, 19.99, 49.01, 50.0, 60.0, f64::NAN, f64::INFINITY] {
             let e = Spectrum::new(Target::W, kvp, &[], 650.0).unwrap_err();
             assert!(matches!(e, PhysicsError::KvpOutOfRange { .. }), "{e}");
         }
+    }
+
+    /// Oracle: SpekPy's own 29 kV column. Interpolating 28 and 30 kV must give its air kerma, HVL and mean
+    /// energy within 1 % (the interpolation error is second order in the kVp step).
+    #[test]
+    fn interpolated_kvp_matches_the_tabulated_one() {
+        let rh = [FilterLayer::named("Be", 1.0).unwrap(), FilterLayer::named("Rh", 0.05).unwrap()];
+        let table = spectra().unwrap().iter().find(|t| t.target == Target::W).unwrap();
+        let column = |kvp: f64| unfiltered_column(table, kvp);
+        // The interpolation is exact at the tabulated voltages.
+        assert_eq!(column(29.0), table.fluence[9]);
+        let direct = Spectrum::new(Target::W, 29.0, &rh, 650.0).unwrap().summary().unwrap();
+        // 29 kV from 28 and 30: build the half-way column by hand and compare to the table's 29 kV.
+        let mid: [f64; TABLE_BINS] =
+            core::array::from_fn(|b| 0.5 * (table.fluence[8][b] + table.fluence[10][b]) * f64::from(b < 58));
+        let kerma = |c: &[f64; TABLE_BINS]| -> f64 { c.iter().enumerate().map(|(b, f)| f * (b as f64 + 0.5)).sum() };
+        let rel = kerma(&mid) / kerma(&table.fluence[9]) - 1.0;
+        assert!(rel.abs() < 0.01, "unfiltered energy fluence of the interpolated 29 kV off by {rel}");
+        // Through the filter, a non-integer voltage lies strictly between its neighbours, and its endpoint is
+        // the voltage itself.
+        let s = |kvp: f64| Spectrum::new(Target::W, kvp, &rh, 650.0).unwrap();
+        let half = s(28.5).summary().unwrap();
+        let (k28, k29) = (s(28.0).summary().unwrap(), direct);
+        for (lo, x, hi) in [
+            (k28.air_kerma_ugy_per_mas, half.air_kerma_ugy_per_mas, k29.air_kerma_ugy_per_mas),
+            (k28.hvl1_mm_al, half.hvl1_mm_al, k29.hvl1_mm_al),
+            (k28.mean_energy_kev, half.mean_energy_kev, k29.mean_energy_kev),
+        ] {
+            assert!(lo < x && x < hi, "{lo} < {x} < {hi}");
+        }
+        assert_eq!(half.kvp, 28.5);
+        assert!(s(28.5).samples().all(|(e, f)| e <= 28.5 || f == 0.0));
+        assert!(s(28.5).samples().any(|(e, f)| e > 28.0 && f > 0.0));
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub struct ExamArgs {
     /// Run even if the estimated memory or run time exceeds the limits (8 GiB, 2 hours).
     #[arg(long)]
     force: bool,
-    /// Print the full default configuration as TOML and exit.
+    /// Print every key of the configuration as TOML (unset optional keys and the other technique mode as
+    /// commented lines) and exit.
     #[arg(long)]
     print_config: bool,
     /// No progress bar and no text summary.
@@ -219,7 +220,7 @@ pub fn run(args: &ExamArgs) -> anyhow::Result<std::process::ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     if args.print_config {
-        writeln!(out, "{}", toml::to_string_pretty(&config)?)?;
+        writeln!(out, "{}", tomolab::exam::printed_config(&config)?)?;
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let dir = args.out.as_ref().context("--out is required")?;
@@ -389,7 +390,7 @@ fn finish(
         if let Some(t) = &s.technique {
             writeln!(
                 out,
-                "technique: {:?}/{:?} {:.0} kV, {:.2} mAs/view x {} views = {:.1} mAs",
+                "technique: {:?}/{:?} {} kV, {:.2} mAs/view x {} views = {:.1} mAs",
                 t.target,
                 t.filter.material,
                 t.kvp.get(),

@@ -1,5 +1,6 @@
 //! One module per subcommand: argument struct plus `run`.
 
+pub mod aec_table;
 pub mod attenuation;
 pub mod device;
 pub mod dicom;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use tomolab_hal::presets::Motion;
+use tomolab_hal::sequencer::SafetyLimits;
 use tomolab_hal::technique::{FilterMaterial, Target};
 use tomolab_hal::{PresetName, ScanPreset};
 use tomolab_phantom::{BreastParams, CalcMaterial, LesionSpec};
@@ -50,9 +51,9 @@ pub enum TechniqueConfig {
         /// Pre-shot current-time product, mAs.
         preshot_mas: f64,
         /// Signal the densest region must reach over the whole exam, counts above dark (85 um pixel scale).
+        /// kV and filter come from the technique table (`data/aec/technique_table.csv`) by thickness and
+        /// estimated glandularity, offset from the preset's nominal kV.
         target_counts: f64,
-        /// Glandular fraction below which the breast counts as fatty (30 kV instead of 28 kV).
-        fatty_glandular_max: f64,
     },
     /// A fixed technique.
     Manual {
@@ -144,7 +145,7 @@ impl ExamConfig {
             seed: 1,
             resolution,
             geometry: GeometryOverrides::default(),
-            technique: TechniqueConfig::Aec { preshot_mas: 2.0, target_counts: 8000.0, fatty_glandular_max: 0.1 },
+            technique: TechniqueConfig::Aec { preshot_mas: 2.0, target_counts: 8000.0 },
             physics: PhysicsConfig { scatter: true, noise: true, window_be_mm: 1.0, paddle_pmma_mm: 2.5 },
             safety: SafetyConfig { compression_force_n: 100.0, dose_budget_mgd: 3.0 },
             faults: FaultPlan::default(),
@@ -257,21 +258,36 @@ impl ExamConfig {
         }
         check_gantry_reach(&preset, g)?;
         match &self.technique {
-            TechniqueConfig::Aec { preshot_mas, target_counts, fatty_glandular_max } => {
+            TechniqueConfig::Aec { preshot_mas, target_counts } => {
                 check("technique.preshot_mas", *preshot_mas, 0.1, 100.0, "mAs")?;
                 check("technique.target_counts", *target_counts, 1.0, 1.0e7, "counts")?;
-                check("technique.fatty_glandular_max", *fatty_glandular_max, 0.0, 1.0, "")?;
             }
             TechniqueConfig::Manual { filter_mm, kvp, mas_per_view, .. } => {
                 check("technique.filter_mm", *filter_mm, 0.0, 5.0, "mm")?;
-                check("technique.kvp", *kvp, 20.0, 49.0, "kV")?;
+                // The spectrum tables' range; between integers the spectrum is interpolated, so what is recorded
+                // is what is simulated.
+                let (lo, hi) =
+                    (f64::from(tomolab_simulator::spectrum::MIN_KVP), f64::from(tomolab_simulator::spectrum::MAX_KVP));
+                check("technique.kvp", *kvp, lo, hi, "kV (the spectrum tables' range)")?;
                 check("technique.mas_per_view", *mas_per_view, 0.01, 500.0, "mAs")?;
             }
         }
         check("physics.window_be_mm", self.physics.window_be_mm, 0.0, 10.0, "mm")?;
         check("physics.paddle_pmma_mm", self.physics.paddle_pmma_mm, 0.0, 50.0, "mm")?;
         check("safety.compression_force_n", self.safety.compression_force_n, 0.0, 200.0, "N")?;
+        // A budget above the sequencer's own exam limit would be capped silently: refuse it instead.
+        let cap = SafetyLimits::default().exam_dose_limit.get();
         check("safety.dose_budget_mgd", self.safety.dose_budget_mgd, 0.001, 100.0, "mGy")?;
+        if self.safety.dose_budget_mgd > cap {
+            return Err(ConfigError::new(
+                "safety.dose_budget_mgd",
+                format!(
+                    "{} mGy is above the unit's exam dose limit of {cap} mGy (the sequencer never books more); \
+                     give at most {cap}",
+                    self.safety.dose_budget_mgd
+                ),
+            ));
+        }
         check("faults.force_drift_n", self.faults.force_drift_n, -1000.0, 1000.0, "N")?;
         let d = &self.dose;
         if !(1..=MAX_HISTORIES_PER_VIEW).contains(&d.histories_per_view) {
@@ -280,10 +296,11 @@ impl ExamConfig {
                 format!("{} is outside 1..={MAX_HISTORIES_PER_VIEW}", d.histories_per_view),
             ));
         }
-        if d.batches == 0 || d.batches > 1024 || u64::from(d.batches) > d.histories_per_view {
+        // The Monte Carlo needs two batches for its standard error (one passed here and failed after the exam).
+        if d.batches < 2 || d.batches > 1024 || u64::from(d.batches) > d.histories_per_view {
             return Err(ConfigError::new(
                 "dose.batches",
-                format!("{} must lie within 1..=1024 and not exceed dose.histories_per_view", d.batches),
+                format!("{} must lie within 2..=1024 and not exceed dose.histories_per_view", d.batches),
             ));
         }
         self.phantom.validate().map_err(|e| ConfigError::new("phantom", e))?;

@@ -137,9 +137,10 @@ fn technique(
     renderer: &PhysicsRenderer,
 ) -> anyhow::Result<(TechniqueMode, Option<PreshotAec>)> {
     Ok(match &config.technique {
-        TechniqueConfig::Aec { preshot_mas, target_counts, fatty_glandular_max } => {
+        TechniqueConfig::Aec { preshot_mas, target_counts } => {
+            // The pre-shot runs at the preset's nominal beam.
             let preshot = Technique {
-                kvp: Kilovolts::new(28.0)?,
+                kvp: Kilovolts::new(preset.beam.kvp).context("the preset's kvp")?,
                 tube_current: Milliamperes::new(50.0)?,
                 mas_per_view: MilliampereSeconds::new(*preshot_mas).context("technique.preshot_mas")?,
                 target: preset.beam.target,
@@ -153,7 +154,6 @@ fn technique(
                 scatter: &scatter,
                 support_height_mm: config.phantom.support_height_mm,
                 target_counts: *target_counts,
-                fatty_glandular_max: *fatty_glandular_max,
                 exposure_time_s: exposure_time_s(preset),
             };
             let aec = aec::calibrate(renderer, &settings).context("calibrating the AEC")?;

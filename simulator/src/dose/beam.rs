@@ -68,7 +68,7 @@ impl ViewBeam {
     ) -> Result<Self, PhysicsError> {
         let mut layers = fixed_layers.to_vec();
         layers.push(FilterLayer::new(technique.filter.material, technique.filter.thickness_mm)?);
-        Self::new(arc, angle_deg, technique.target, technique.kvp.get().round(), &layers, top_mm)
+        Self::new(arc, angle_deg, technique.target, technique.kvp.get(), &layers, top_mm)
     }
 
     /// The Monte Carlo source of this beam.
