@@ -188,14 +188,7 @@ pub(crate) fn header(study: &Study, volume: &Volume, acquisition: Ds, sources: V
     study.common(&mut ds, SOP_CLASS, series::VOLUME, 1, "tomosynthesis reconstruction");
     image_description(&mut ds);
     ds.strs(tags::IMAGE_TYPE, VR::CS, &IMAGE_TYPE)
-        .us(tags::SAMPLES_PER_PIXEL, 1)
-        .s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2")
-        .us(tags::ROWS, g.ny as u16)
-        .us(tags::COLUMNS, g.nx as u16)
-        .us(tags::BITS_ALLOCATED, 16)
-        .us(tags::BITS_STORED, 16)
-        .us(tags::HIGH_BIT, 15)
-        .us(tags::PIXEL_REPRESENTATION, 0)
+        .grey16(g.ny, g.nx)
         .s(tags::CONTENT_QUALIFICATION, VR::CS, "RESEARCH")
         .s(tags::BURNED_IN_ANNOTATION, VR::CS, "NO")
         .s(tags::RECOGNIZABLE_VISUAL_FEATURES, VR::CS, "NO")

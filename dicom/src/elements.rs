@@ -2,6 +2,7 @@
 
 use dicom_core::value::{DataSetSequence, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 /// An attribute set under construction (a whole object or a sequence item).
@@ -44,9 +45,34 @@ pub(crate) trait Put {
     fn fl(&mut self, tag: Tag, v: &[f64]) -> &mut Self;
     /// A sequence of items.
     fn seq(&mut self, tag: Tag, items: Vec<Ds>) -> &mut Self;
+    /// The Image Pixel module of a 16-bit unsigned MONOCHROME2 image of `rows` x `cols`.
+    fn grey16(&mut self, rows: usize, cols: usize) -> &mut Self {
+        self.us(tags::SAMPLES_PER_PIXEL, 1)
+            .s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2")
+            .us(tags::ROWS, rows as u16)
+            .us(tags::COLUMNS, cols as u16)
+            .us(tags::BITS_ALLOCATED, 16)
+            .us(tags::BITS_STORED, 16)
+            .us(tags::HIGH_BIT, 15)
+            .us(tags::PIXEL_REPRESENTATION, 0)
+    }
+    /// Pixel Intensity Relationship (`LIN` or `LOG`) and its sign (+1: larger is more signal).
+    fn intensity_relationship(&mut self, relationship: &str, sign: i16) -> &mut Self {
+        self.s(tags::PIXEL_INTENSITY_RELATIONSHIP, VR::CS, relationship).put_element(DataElement::new(
+            tags::PIXEL_INTENSITY_RELATIONSHIP_SIGN,
+            VR::SS,
+            PrimitiveValue::from(sign),
+        ))
+    }
+    /// Puts one element.
+    fn put_element(&mut self, element: DataElement<InMemDicomObject>) -> &mut Self;
 }
 
 impl Put for Ds {
+    fn put_element(&mut self, element: DataElement<InMemDicomObject>) -> &mut Self {
+        self.put(element);
+        self
+    }
     fn s(&mut self, tag: Tag, vr: VR, v: &str) -> &mut Self {
         self.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
         self

@@ -96,20 +96,8 @@ fn header(study: &Study, image: &Image2d, window: (f64, f64)) -> Ds {
         .s(tags::PRESENTATION_INTENT_TYPE, VR::CS, "FOR PRESENTATION")
         .is(tags::ACQUISITION_NUMBER, 1)
         .strs(tags::PATIENT_ORIENTATION, VR::CS, &orientation)
-        .us(tags::SAMPLES_PER_PIXEL, 1)
-        .s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2")
-        .us(tags::ROWS, image.rows as u16)
-        .us(tags::COLUMNS, image.cols as u16)
-        .us(tags::BITS_ALLOCATED, 16)
-        .us(tags::BITS_STORED, 16)
-        .us(tags::HIGH_BIT, 15)
-        .us(tags::PIXEL_REPRESENTATION, 0)
-        .s(tags::PIXEL_INTENSITY_RELATIONSHIP, VR::CS, "LOG")
-        .put(dicom_core::DataElement::new(
-            tags::PIXEL_INTENSITY_RELATIONSHIP_SIGN,
-            VR::SS,
-            dicom_core::PrimitiveValue::from(-1i16),
-        ));
+        .grey16(image.rows, image.cols)
+        .intensity_relationship("LOG", -1);
     ds.ds(tags::RESCALE_INTERCEPT, &[0.0])
         .ds(tags::RESCALE_SLOPE, &[1.0])
         .s(tags::RESCALE_TYPE, VR::LO, "US")

@@ -158,20 +158,8 @@ fn header(study: &Study, k: usize, view: &ViewRecord) -> Ds {
         .s(tags::ACQUISITION_DATE_TIME, VR::DT, &study.datetime_at(view.time_since_start.as_secs_f64()))
         .is(tags::ACQUISITION_NUMBER, k as i64 + 1)
         .strs(tags::PATIENT_ORIENTATION, VR::CS, &orientation)
-        .us(tags::SAMPLES_PER_PIXEL, 1)
-        .s(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2")
-        .us(tags::ROWS, det.rows as u16)
-        .us(tags::COLUMNS, det.cols as u16)
-        .us(tags::BITS_ALLOCATED, 16)
-        .us(tags::BITS_STORED, 16)
-        .us(tags::HIGH_BIT, 15)
-        .us(tags::PIXEL_REPRESENTATION, 0)
-        .s(tags::PIXEL_INTENSITY_RELATIONSHIP, VR::CS, "LIN")
-        .put(dicom_core::DataElement::new(
-            tags::PIXEL_INTENSITY_RELATIONSHIP_SIGN,
-            VR::SS,
-            dicom_core::PrimitiveValue::from(1i16),
-        ));
+        .grey16(det.rows, det.cols)
+        .intensity_relationship("LIN", 1);
     ds.ds(tags::RESCALE_INTERCEPT, &[0.0])
         .ds(tags::RESCALE_SLOPE, &[1.0])
         .s(tags::RESCALE_TYPE, VR::LO, "US")
