@@ -216,4 +216,24 @@ fn a_2d_mammography_exam_completes_with_its_processed_image() {
     let open = image.get_pixel(0, image.height() - 1)[0];
     assert!(breast > open.saturating_add(100), "breast {breast}, open field {open}");
     assert!(!out.join("recon").exists());
+    // The anti-scatter grid: reported with its Bucky factor, and the flood behind it carries its primary
+    // transmission against the same unit's flood without a grid (one 0 deg view of the wide-angle preset).
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let grid = &summary["anti_scatter_grid"];
+    // This small exam has scatter off: SPR 0, so the Bucky factor is 1 / T_p.
+    let (bucky, tp) = (grid["bucky_factor"].as_f64().unwrap(), grid["grid"]["primary_transmission"].as_f64().unwrap());
+    assert_eq!(grid["spr_without_grid"].as_f64(), Some(0.0));
+    assert!((bucky - 1.0 / tp).abs() < 1e-12 && (0.6..0.9).contains(&tp), "Bucky factor {bucky}, T_p {tp}");
+    let config = write_config(tmp.path(), "dbt.toml", &format!("preset = \"wide-angle\"\n{}", small_toml(2, "")));
+    let out_dbt = tmp.path().join("no-grid");
+    let o = tomolab(&["exam", "--config", &config, "--out", out_dbt.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let no_grid = tomolab_hal::bundle::load(&out_dbt.join("acquisition")).unwrap();
+    let sum = |f: &tomolab_hal::Frame| f.data.iter().map(|&v| f64::from(v)).sum::<f64>();
+    let ratio = sum(acq.flood.as_ref().unwrap()) / sum(no_grid.flood.as_ref().unwrap());
+    assert!((ratio - tp).abs() < 0.01 * tp, "flood ratio {ratio} against T_p {tp}");
+    let no_grid_summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dbt.join("summary.json")).unwrap()).unwrap();
+    assert!(no_grid_summary["anti_scatter_grid"].is_null());
 }

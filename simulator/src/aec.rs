@@ -275,7 +275,9 @@ pub fn slab_mu(
     // Calibrate on what the detector sees behind a large slab: primary plus the scatter model's share, as a
     // clinical AEC is calibrated on phantoms.
     let g = if slab.material == Material::Glandular { 1.0 } else { 0.0 };
-    let with = with * (1.0 + scatter.spr(t, g, 0.0));
+    // Behind a grid the scatter share is cut by T_s / T_p relative to the primary (flood through the grid).
+    let share = renderer.anti_scatter_grid().map_or(1.0, |grid| grid.scatter_transmission / grid.primary_transmission);
+    let with = with * (1.0 + share * scatter.spr(t, g, 0.0));
     Ok(-(with / without).ln() / t)
 }
 
@@ -300,6 +302,7 @@ mod tests {
             fixed_layers: vec![FilterLayer::named("Be", 1.0).unwrap()],
             ray_tracer: RayTracerConfig::default(),
             scatter,
+            anti_scatter_grid: None,
             detector: DetectorModel::default(),
             motion_samples: 1,
             glandular_fraction: 0.2,

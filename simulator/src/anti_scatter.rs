@@ -61,6 +61,51 @@ impl AntiScatterGrid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ray_tracer::ProjectedImage;
+    use crate::scatter::ScatterModel;
+
+    /// A 400 mm x 400 mm field (wide against the scatter kernel) of uniform primary behind `path_mm` of
+    /// tissue, 20 keV quanta.
+    fn uniform(path_mm: f64) -> ProjectedImage {
+        let n = 400 * 400;
+        ProjectedImage {
+            cols: 400,
+            rows: 400,
+            pitch_u_mm: 1.0,
+            pitch_v_mm: 1.0,
+            energy_kev: vec![1000.0; n],
+            energy_sq_kev2: vec![20_000.0; n],
+            tissue_path_mm: vec![path_mm; n],
+            stats: Default::default(),
+        }
+    }
+
+    #[test]
+    fn behind_a_grid_primary_and_scatter_are_transmitted_as_stated() {
+        let grid = AntiScatterGrid::linear_mammography();
+        let model = ScatterModel::default();
+        let mut open = uniform(50.0);
+        let scatter = model.apply(&mut open, 50.0, 0.5).unwrap();
+        let mut gridded = uniform(50.0);
+        let before = model.apply_through(&mut gridded, 50.0, 0.5, Some(&grid)).unwrap();
+        assert_eq!(scatter, before, "the scatter source does not depend on the grid");
+        let centre = 200 * 400 + 200;
+        let spr = scatter[centre] / 1000.0;
+        assert!((spr - model.spr(50.0, 0.5, 0.0)).abs() < 0.01 * spr, "SPR {spr} in the middle of the field");
+        // Every pixel: T_p primary + T_s scatter; the quanta keep their energy.
+        for i in [0, centre, 400 * 400 - 1] {
+            let expected = grid.primary_transmission * 1000.0 + grid.scatter_transmission * scatter[i];
+            assert!((gridded.energy_kev[i] - expected).abs() < 1e-9 * expected);
+            assert!((gridded.quantum_energy_kev(i) - 20.0).abs() < 1e-9);
+        }
+        // The signal behind the breast falls by the Bucky factor.
+        let ratio = open.energy_kev[centre] / gridded.energy_kev[centre];
+        assert!((ratio - grid.bucky_factor(spr)).abs() < 1e-9 * ratio, "{ratio}");
+        // With scatter off only the primary transmission applies.
+        let mut primary_only = uniform(50.0);
+        ScatterModel::off().apply_through(&mut primary_only, 50.0, 0.5, Some(&grid)).unwrap();
+        assert!(primary_only.energy_kev.iter().all(|&e| (e - 737.0).abs() < 1e-9));
+    }
 
     #[test]
     fn the_default_grid_reproduces_dance_1992_at_the_simulators_spr() {

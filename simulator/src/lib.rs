@@ -83,6 +83,7 @@
 #![deny(missing_docs)]
 
 pub mod aec;
+pub mod anti_scatter;
 pub mod attenuation;
 pub mod detector;
 pub mod device;
@@ -94,6 +95,7 @@ pub mod render;
 pub mod scatter;
 pub mod spectrum;
 
+pub use anti_scatter::AntiScatterGrid;
 pub use attenuation::{MassCoefficients, MaterialData, MaterialId, known_materials, material};
 pub use detector::{ConversionMtf, DetectorModel};
 pub use error::PhysicsError;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::anti_scatter::AntiScatterGrid;
 use crate::detector::DetectorModel;
 use crate::error::PhysicsError;
 use crate::ray_tracer::{MaterialMap, ProjectedImage, RayTracer, RayTracerConfig, VolumeView, motion_sub_poses};
@@ -22,6 +23,9 @@ pub struct RenderConfig {
     pub ray_tracer: RayTracerConfig,
     /// Scatter model.
     pub scatter: ScatterModel,
+    /// The anti-scatter grid in the beam, if any (2D mammography): it transmits part of the primary and of
+    /// the scatter ([`AntiScatterGrid`]), in frames and flood alike.
+    pub anti_scatter_grid: Option<AntiScatterGrid>,
     /// Detector electronics and conversion.
     pub detector: DetectorModel,
     /// Sub-poses per exposure to integrate continuous-motion blur (1 = none).
@@ -66,7 +70,15 @@ impl PhysicsRenderer {
             return Err(PhysicsError::invalid("motion_samples", "must be at least 1"));
         }
         config.scatter.validate()?;
+        if let Some(grid) = &config.anti_scatter_grid {
+            grid.validate()?;
+        }
         Ok(Self { arc, volume, map, config, on_frame: None, floods: std::sync::Mutex::new(Vec::new()) })
+    }
+
+    /// The anti-scatter grid in the beam, if any.
+    pub fn anti_scatter_grid(&self) -> Option<&AntiScatterGrid> {
+        self.config.anti_scatter_grid.as_ref()
     }
 
     /// Calls `callback` with the frame index after each frame is rendered.
@@ -130,9 +142,12 @@ impl PhysicsRenderer {
         let samples = if sweep > 0.0 { self.config.motion_samples } else { 1 };
         let poses = motion_sub_poses(&self.arc, centre, sweep, samples)?;
         let mut image = tracer.project(&poses, beam.mas)?;
-        if self.config.scatter.enabled {
-            self.config.scatter.apply(&mut image, self.config.thickness_mm, self.config.glandular_fraction)?;
-        }
+        self.config.scatter.apply_through(
+            &mut image,
+            self.config.thickness_mm,
+            self.config.glandular_fraction,
+            self.config.anti_scatter_grid.as_ref(),
+        )?;
         Ok(image)
     }
 
@@ -180,7 +195,11 @@ impl PhysicsRenderer {
             &self.arc.detector,
             self.config.ray_tracer,
         )?;
-        let image = tracer.project(&[self.arc.pose_at(0.0)], 1.0)?;
+        let mut image = tracer.project(&[self.arc.pose_at(0.0)], 1.0)?;
+        if let Some(grid) = &self.config.anti_scatter_grid {
+            let tp = grid.primary_transmission;
+            image.energy_kev.iter_mut().chain(image.energy_sq_kev2.iter_mut()).for_each(|v| *v *= tp);
+        }
         let mut flood = self.config.detector.expected(&image)?;
         let offset = self.config.detector.offset_adu as f32;
         for v in &mut flood.data {

@@ -17,7 +17,7 @@ use tomolab_simulator::aec::{self, AecSettings};
 use tomolab_simulator::device::{FrameRenderer, GantryDynamics, SimConfig, SimUnit};
 use tomolab_simulator::dose::{BudgetDose, Formalism, PhantomDose};
 use tomolab_simulator::render::{PhysicsRenderer, RenderConfig};
-use tomolab_simulator::{DetectorModel, FilterLayer, MaterialId, RayTracerConfig, ScatterModel};
+use tomolab_simulator::{AntiScatterGrid, DetectorModel, FilterLayer, MaterialId, RayTracerConfig, ScatterModel};
 
 use super::{ExamConfig, ExamDose, ExamOutcome, ExamProtocol, Resolution, TechniqueConfig};
 use crate::dose_report::DoseInputs;
@@ -235,6 +235,7 @@ fn render_config(config: &ExamConfig, preset: &ScanPreset) -> anyhow::Result<Ren
         fixed_layers,
         ray_tracer: RayTracerConfig::default(),
         scatter: if config.physics.scatter { ScatterModel::default() } else { ScatterModel::off() },
+        anti_scatter_grid: preset.anti_scatter_grid.then(AntiScatterGrid::linear_mammography),
         detector,
         motion_samples: match config.resolution {
             Resolution::Fast => 1,

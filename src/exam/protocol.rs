@@ -7,9 +7,10 @@ use tomolab_hal::acquisition::ExamStatus;
 use tomolab_hal::aec::{AecReading, PreshotAec};
 use tomolab_hal::sequencer::{Aec, AecError, SafetyLimits, Sequencer, ViewObserver};
 use tomolab_hal::technique::Technique;
-use tomolab_hal::{Acquisition, Clock, Compression, DetectorGeometry, ExamPlan, Frame, PresetName, Unit};
+use tomolab_hal::{Acquisition, Clock, Compression, DetectorGeometry, ExamPlan, Frame, PresetName, ScanPreset, Unit};
 use tomolab_phantom::GroundTruth;
 use tomolab_simulator::dose::BudgetDose;
+use tomolab_simulator::{AntiScatterGrid, ScatterModel};
 
 use super::{ExamConfig, Resolution};
 use crate::dose_report::{DoseInputs, DoseReport};
@@ -45,6 +46,35 @@ pub struct ExamSummary {
     pub mgd_std_error_mgy: Option<f64>,
     /// Detector grid of the frames.
     pub detector: DetectorGeometry,
+    /// The anti-scatter grid in the beam (2D mammography), with its Bucky factor at this breast.
+    pub anti_scatter_grid: Option<GridSummary>,
+}
+
+/// The anti-scatter grid of an exam.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct GridSummary {
+    /// Primary and scatter transmission.
+    pub grid: AntiScatterGrid,
+    /// Scatter-to-primary ratio the scatter model gives behind the breast without the grid.
+    pub spr_without_grid: f64,
+    /// Exposure factor the grid costs at that SPR, `(1 + SPR) / (T_p + T_s SPR)`; the AEC's mAs and the dose
+    /// follow it.
+    pub bucky_factor: f64,
+    /// Contrast improvement factor at that SPR.
+    pub contrast_improvement: f64,
+}
+
+impl GridSummary {
+    /// The grid's figures behind `thickness_mm` of breast of `glandular_fraction` (no scatter: SPR 0).
+    pub fn new(grid: AntiScatterGrid, scatter: bool, thickness_mm: f64, glandular_fraction: f64) -> Self {
+        let spr = if scatter { ScatterModel::default().spr(thickness_mm, glandular_fraction, 0.0) } else { 0.0 };
+        Self {
+            grid,
+            spr_without_grid: spr,
+            bucky_factor: grid.bucky_factor(spr),
+            contrast_improvement: grid.contrast_improvement(spr),
+        }
+    }
 }
 
 /// Everything a simulated exam produced.
@@ -138,6 +168,14 @@ impl ExamProtocol {
             mgd_mgy: report.as_ref().map(|r| r.total_mgd_mgy),
             mgd_std_error_mgy: report.as_ref().map(|r| r.total_std_error_mgy),
             detector: self.detector,
+            anti_scatter_grid: ScanPreset::builtin(config.preset).anti_scatter_grid.then(|| {
+                GridSummary::new(
+                    AntiScatterGrid::linear_mammography(),
+                    config.physics.scatter,
+                    config.phantom.thickness_mm,
+                    config.phantom.glandular_fraction,
+                )
+            }),
         };
         Ok(ExamOutcome { acquisition, truth: self.truth.clone(), summary, dose: report })
     }
