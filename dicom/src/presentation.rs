@@ -105,20 +105,10 @@ fn header(study: &Study, image: &Image2d, window: (f64, f64)) -> Ds {
         .ds(tags::WINDOW_CENTER, &[window.0])
         .ds(tags::WINDOW_WIDTH, &[window.1])
         .s(tags::VOILUT_FUNCTION, VR::CS, "LINEAR")
-        .s(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00")
-        .s(tags::BURNED_IN_ANNOTATION, VR::CS, "NO")
-        .s(tags::IMAGE_LATERALITY, VR::CS, study.frame.laterality.code())
-        .seq(tags::ANATOMIC_REGION_SEQUENCE, vec![study.breast_code()])
-        .seq(tags::VIEW_CODE_SEQUENCE, vec![study.view_code()])
-        .s(tags::POSITIONER_TYPE, VR::CS, "MAMMOGRAPHIC")
-        .s(tags::BREAST_IMPLANT_PRESENT, VR::CS, "NO")
-        .s(tags::PARTIAL_VIEW, VR::CS, "NO")
-        .s(tags::ACQUISITION_DEVICE_PROCESSING_DESCRIPTION, VR::LO, image.description)
-        .s(tags::QUALITY_CONTROL_IMAGE, VR::CS, "NO")
-        .us(tags::PIXEL_PADDING_VALUE, 65535)
         .is(tags::RELATIVE_X_RAY_EXPOSURE, 0)
         .s(tags::WINDOW_CENTER_WIDTH_EXPLANATION, VR::LO, "0.5th to 99.5th percentile")
         .seq(tags::SOURCE_IMAGE_SEQUENCE, sources(study));
+    study.mammography_image(&mut ds, image.description);
     // The central view's technique and geometry (for a 2D exam, its only view).
     let views = &study.inputs.acquisition.meta.views;
     view_attributes(study, &mut ds, views.len() / 2);

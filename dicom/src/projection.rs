@@ -164,18 +164,8 @@ fn header(study: &Study, k: usize, view: &ViewRecord) -> Ds {
         .ds(tags::RESCALE_SLOPE, &[1.0])
         .s(tags::RESCALE_TYPE, VR::LO, "US")
         .s(tags::PRESENTATION_LUT_SHAPE, VR::CS, "IDENTITY")
-        .s(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00")
-        .s(tags::BURNED_IN_ANNOTATION, VR::CS, "NO")
-        .s(tags::IMAGE_LATERALITY, VR::CS, study.frame.laterality.code())
-        .seq(tags::ANATOMIC_REGION_SEQUENCE, vec![study.breast_code()])
-        .seq(tags::VIEW_CODE_SEQUENCE, vec![study.view_code()])
-        .s(tags::POSITIONER_TYPE, VR::CS, "MAMMOGRAPHIC")
-        .s(tags::BREAST_IMPLANT_PRESENT, VR::CS, "NO")
-        .s(tags::PARTIAL_VIEW, VR::CS, "NO")
-        .s(tags::ACQUISITION_DEVICE_PROCESSING_DESCRIPTION, VR::LO, "flat-field corrected transmission")
-        .s(tags::QUALITY_CONTROL_IMAGE, VR::CS, "NO")
-        .us(tags::PIXEL_PADDING_VALUE, 65535)
         .is(tags::RELATIVE_X_RAY_EXPOSURE, (view.exposure.mas.get() * 1000.0).round() as i64);
+    study.mammography_image(&mut ds, "flat-field corrected transmission");
     view_attributes(study, &mut ds, k);
     detector_attributes(study, &mut ds);
     ds

@@ -3,7 +3,7 @@
 use dicom_core::VR;
 use dicom_dictionary_std::tags;
 
-use crate::elements::{Ds, Put, code, item};
+use crate::elements::{Ds, Put, code};
 use crate::export::ExportOptions;
 use crate::frame::PatientFrame;
 use crate::inputs::ExamInputs;
@@ -152,10 +152,21 @@ impl<'a> Study<'a> {
         c
     }
 
-    /// An empty item (for sequences that need one).
-    #[allow(dead_code)]
-    pub fn empty_item(&self) -> Ds {
-        item()
+    /// The attributes a Digital Mammography X-Ray Image (For Processing or For Presentation) shares: no lossy
+    /// compression or burned-in text, the breast and the cranio-caudal view, no implant, no partial view, not
+    /// a QC image, the padding value, and how the pixels were processed.
+    pub fn mammography_image(&self, ds: &mut Ds, processing: &str) {
+        ds.s(tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00")
+            .s(tags::BURNED_IN_ANNOTATION, VR::CS, "NO")
+            .s(tags::IMAGE_LATERALITY, VR::CS, self.frame.laterality.code())
+            .seq(tags::ANATOMIC_REGION_SEQUENCE, vec![self.breast_code()])
+            .seq(tags::VIEW_CODE_SEQUENCE, vec![self.view_code()])
+            .s(tags::POSITIONER_TYPE, VR::CS, "MAMMOGRAPHIC")
+            .s(tags::BREAST_IMPLANT_PRESENT, VR::CS, "NO")
+            .s(tags::PARTIAL_VIEW, VR::CS, "NO")
+            .s(tags::ACQUISITION_DEVICE_PROCESSING_DESCRIPTION, VR::LO, processing)
+            .s(tags::QUALITY_CONTROL_IMAGE, VR::CS, "NO")
+            .us(tags::PIXEL_PADDING_VALUE, 65535);
     }
 }
 
