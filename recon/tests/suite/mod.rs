@@ -4,6 +4,7 @@ mod adjoint;
 mod dbt;
 mod errors;
 mod fdk;
+mod fuzz_nrrd;
 mod outputs;
 mod pipeline;
 mod reconstruct;
