@@ -486,3 +486,55 @@ fn a_2d_exam_exports_objects_that_pass_dciodvfy() {
         }
     }
 }
+
+/// `tomolab exam --send` exports the exam and C-STOREs every object to the listener (dcmtk's storescp): what
+/// arrives is what the exam wrote to `OUT/dicom`, object for object.
+#[test]
+fn exam_send_stores_the_exported_exam_in_storescp() {
+    if !have("storescp", &["--version"]) {
+        return;
+    }
+    let recv = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new("storescp")
+        .args(["-aet", "PACS", "-od", recv.path().to_str().unwrap(), "+xa", "-fe", ".dcm", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Killed(child);
+    // Wait until storescp listens (a TCP connect succeeds), at most 5 s.
+    let listening = (0..50).any(|_| {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        if !up {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        up
+    });
+    assert!(listening, "storescp did not listen on {port}");
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("exam.toml");
+    std::fs::write(&config, EXAM_TOML.replace("views = 9", "views = 3")).unwrap();
+    let out = tmp.path().join("exam");
+    let to = format!("PACS@127.0.0.1:{port}");
+    let o = tomolab(&[
+        "exam",
+        "--quiet",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--send",
+        &to,
+    ]);
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let uids = |files: Vec<PathBuf>| -> std::collections::BTreeSet<String> {
+        files
+            .iter()
+            .map(|f| open_file(f).unwrap().meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string())
+            .collect()
+    };
+    let sent = uids(dcm_files(&out.join("dicom")));
+    assert_eq!(sent.len(), 3 + 2, "3 projections, the volume and the synthetic 2D");
+    assert_eq!(uids(dcm_files(recv.path())), sent);
+}
