@@ -365,6 +365,17 @@ impl Drop for Killed {
     }
 }
 
+/// dcmtk's storescp as `aet` on `port`, storing into `dir` with `.dcm` names (killed when the guard drops).
+fn storescp(aet: &str, dir: &Path, port: u16) -> Killed {
+    let child = Command::new("storescp")
+        .args(["-aet", aet, "-od", dir.to_str().unwrap(), "+xa", "-fe", ".dcm", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
 /// `tomolab dicom send` to dcmtk's storescp: every object is stored, and every received dataset equals the sent
 /// one element by element (the file meta group aside). A closed port gives a clear error and exit 1.
 #[test]
@@ -375,13 +386,7 @@ fn dicom_send_to_storescp_stores_every_object_unchanged() {
     let sent_dir = exam().join("dicom");
     let recv = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = Command::new("storescp")
-        .args(["-aet", "STORESCP", "-od", recv.path().to_str().unwrap(), "+xa", "-fe", ".dcm", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = Killed(child);
+    let _guard = storescp("STORESCP", recv.path(), port);
     let to = format!("STORESCP@127.0.0.1:{port}");
     // storescp needs a moment to listen.
     let mut o = tomolab(&["dicom", "send", sent_dir.to_str().unwrap(), "--to", &to]);
@@ -496,13 +501,7 @@ fn exam_send_stores_the_exported_exam_in_storescp() {
     }
     let recv = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = Command::new("storescp")
-        .args(["-aet", "PACS", "-od", recv.path().to_str().unwrap(), "+xa", "-fe", ".dcm", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = Killed(child);
+    let _guard = storescp("PACS", recv.path(), port);
     // Wait until storescp listens (a TCP connect succeeds), at most 5 s.
     let listening = (0..50).any(|_| {
         let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
