@@ -64,23 +64,23 @@ histories_per_view = 2000
 batches = 4
 "#;
 
+/// `tomolab exam --quiet` of the config `toml` into `dir/exam`, with `extra` arguments: (the output, the run).
+fn run_exam(dir: &Path, toml: &str, extra: &[&str]) -> (PathBuf, std::process::Output) {
+    let config = dir.join("exam.toml");
+    std::fs::write(&config, toml).unwrap();
+    let out = dir.join("exam");
+    let mut args = vec!["exam", "--quiet", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = tomolab(&args);
+    (out, o)
+}
+
 /// The exam above, run once per test binary: (its directory, kept for the binary's life).
 fn exam() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap().keep();
-        let config = tmp.join("exam.toml");
-        std::fs::write(&config, EXAM_TOML).unwrap();
-        let out = tmp.join("exam");
-        let o = tomolab(&[
-            "exam",
-            "--quiet",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--dicom",
-        ]);
+        let (out, o) = run_exam(&tmp, EXAM_TOML, &["--dicom"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         out
     })
@@ -512,20 +512,8 @@ fn exam_send_stores_the_exported_exam_in_storescp() {
     });
     assert!(listening, "storescp did not listen on {port}");
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("exam.toml");
-    std::fs::write(&config, EXAM_TOML.replace("views = 9", "views = 3")).unwrap();
-    let out = tmp.path().join("exam");
     let to = format!("PACS@127.0.0.1:{port}");
-    let o = tomolab(&[
-        "exam",
-        "--quiet",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--send",
-        &to,
-    ]);
+    let (out, o) = run_exam(tmp.path(), &EXAM_TOML.replace("views = 9", "views = 3"), &["--send", &to]);
     assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let uids = |files: Vec<PathBuf>| -> std::collections::BTreeSet<String> {
         files
